@@ -1,0 +1,1 @@
+"""The Flask edge: HTTP → FhirRequest, FhirResponse → HTTP. No FHIR logic lives here."""

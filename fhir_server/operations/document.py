@@ -1,0 +1,103 @@
+"""Composition/[id]/$document: assemble the FHIR document Bundle (R4 composition-operation-document).
+
+The Bundle has type `document`, the Composition first, then every resource the
+Composition references and, one level further, what those reference (a PractitionerRole's
+Practitioner and Organization, an Encounter's serviceProvider), each once. With
+`persist=true` the Bundle is also stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from fhir_server.errors import Unprocessable
+from fhir_server.interactions.model import FhirRequest, FhirResponse
+from fhir_server.interactions.read import load_current
+from fhir_server.operations import Operation
+
+if TYPE_CHECKING:
+    from fhir_server.service import FhirService
+
+MAX_DEPTH = 2
+
+
+def references(node: Any, path: str, out: list[tuple[str, str]]) -> None:
+    """Collect (literal reference, FHIRPath of the element) pairs, skipping contained ones."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str) and not value.startswith("#"):
+                out.append((value, path))
+            elif key != "contained":
+                references(value, f"{path}.{key}", out)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            references(value, f"{path}[{i}]", out)
+
+
+def _relative(ref: str, base_url: str) -> str | None:
+    if ref.startswith(base_url + "/"):
+        ref = ref[len(base_url) + 1:]
+    parts = ref.split("/")
+    if len(parts) == 2 and all(parts) and "?" not in ref and ":" not in ref:
+        return ref
+    if len(parts) == 4 and parts[2] == "_history":
+        return "/".join(parts[:2])
+    return None
+
+
+def assemble_document(svc: FhirService, req: FhirRequest, composition: dict[str, Any]) -> dict[str, Any]:
+    base = req.base_url
+    included: dict[str, dict[str, Any]] = {f"Composition/{composition['id']}": composition}
+    frontier: list[tuple[dict[str, Any], str]] = [(composition, "Composition")]
+    for depth in range(MAX_DEPTH):
+        found: list[tuple[str, str]] = []
+        for resource, path in frontier:
+            references(resource, path, found)
+        frontier = []
+        for ref, path in found:
+            key = _relative(ref, base)
+            if key is None or key in included:
+                continue
+            res_type, res_id = key.split("/")
+            stored = svc.repo.read(res_type, res_id)
+            if stored is None or stored.deleted or stored.content is None or not svc.visible(req, stored):
+                if depth == 0:
+                    raise Unprocessable(
+                        f"Referenced resource {key} does not exist; the document cannot be assembled",
+                        f"Tài nguyên được tham chiếu {key} không tồn tại; không thể lập tài liệu",
+                        expression=f"{path}.reference")
+                continue
+            resource = orjson.loads(stored.content)
+            included[key] = resource
+            frontier.append((resource, res_type))
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "type": "document",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "entry": [{"fullUrl": f"{base}/{key}", "resource": resource} for key, resource in included.items()],
+    }
+
+
+def document(svc: FhirService, req: FhirRequest) -> FhirResponse:
+    stored = load_current(svc, FhirRequest(method="GET", res_type="Composition", res_id=req.res_id,
+                                           principal=req.principal, base_url=req.base_url, uow=req.uow))
+    assert stored.content is not None
+    bundle = assemble_document(svc, req, orjson.loads(stored.content))
+    if (req.param("persist") or "").lower() == "true":
+        created = svc.dispatch(FhirRequest(method="POST", res_type="Bundle", body=bundle, base_url=req.base_url,
+                                           lang=req.lang, principal=req.principal, headers=dict(req.headers),
+                                           source_address=req.source_address))
+        return created
+    return FhirResponse(status=200, resource=bundle)
+
+
+OPERATIONS = [
+    Operation(code="document", handler=document, instance=True, resource_types=("Composition",),
+              definition="http://hl7.org/fhir/OperationDefinition/Composition-document",
+              documentation="Assemble the document Bundle of a Composition (persist=true stores it)"),
+]

@@ -1,0 +1,64 @@
+"""Index writer: extracts every parameter's values and writes its rows in the write transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert
+
+from fhir_server.search import composite, date, quantity, reference, string, token, uri
+from fhir_server.search.registry import SearchParam, SearchRegistry
+from fhir_server.search.tables import ALL_INDEX_TABLES, INDEX_TABLES
+
+# Served from the resources table itself, not from index rows.
+DIRECT_PARAMS = {"_id", "_lastUpdated"}
+
+
+def rows_for_param(param: SearchParam, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    try:
+        values = param.values(resource)
+    except Exception:
+        return rows
+    for value, target in values:
+        if param.type == "token":
+            rows += token.index_rows(param, value)
+        elif param.type == "string":
+            rows += string.index_rows(value)
+        elif param.type == "date":
+            rows += date.index_rows(value)
+        elif param.type in ("number", "quantity"):
+            rows += quantity.index_rows(value)
+        elif param.type == "reference":
+            rows += reference.index_rows(param, value, target)
+        elif param.type == "uri":
+            rows += uri.index_rows(value)
+        elif param.type == "composite":
+            rows += composite.index_rows(param, value)
+    return rows
+
+
+class IndexWriter:
+    def __init__(self, registry: SearchRegistry) -> None:
+        self.registry = registry
+
+    def rows(self, res_type: str, resource: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
+        by_table: dict[Any, list[dict[str, Any]]] = {}
+        for param in self.registry.for_type(res_type):
+            if param.code in DIRECT_PARAMS:
+                continue
+            table = INDEX_TABLES["token" if param.type == "composite" else param.type]
+            for row in rows_for_param(param, resource):
+                row["param"] = param.key
+                by_table.setdefault(table, []).append(row)
+        return by_table
+
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+        for table, rows in self.rows(res_type, resource).items():
+            # Dedupe identical rows (e.g. the same code in two codings).
+            unique = {tuple(sorted(r.items())): r for r in rows}
+            conn.execute(insert(table), [{**r, "res_pk": res_pk} for r in unique.values()])
+
+    def remove(self, conn: Any, res_pk: int) -> None:
+        for table in ALL_INDEX_TABLES:
+            conn.execute(delete(table).where(table.c.res_pk == res_pk))

@@ -1,0 +1,277 @@
+"""SQLAlchemy implementation of the repository, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fhir_server.errors import Conflict, PreconditionFailed
+from fhir_server.storage.engine import is_postgres
+from fhir_server.storage.repository import HistoryQuery, IndexWriter, StoredResource, WriteResult
+from fhir_server.storage.tables import metadata, resource_history, resources, server_state
+
+_R = resources.c
+_H = resource_history.c
+
+
+def now_instant() -> tuple[str, int]:
+    """The current instant as FHIR text (ms precision, UTC) and as integer microseconds."""
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=(now.microsecond // 1000) * 1000)
+    text = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}" + "+00:00"
+    return text, int(now.timestamp() * 1_000_000)
+
+
+def dumps(resource: dict[str, Any]) -> str:
+    return orjson.dumps(resource).decode()
+
+
+def _row_to_stored(row: Any, seq: bool = False) -> StoredResource:
+    m = row._mapping
+    return StoredResource(
+        res_type=m["res_type"],
+        res_id=m["res_id"],
+        version_id=m["version_id"],
+        last_updated=m["last_updated"],
+        deleted=bool(m["deleted"]),
+        content=m["content"],
+        res_pk=m.get("res_pk"),
+        method=m.get("method"),
+        seq=m.get("hist_pk") if seq else None,
+    )
+
+
+class NullIndex:
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+        return None
+
+    def remove(self, conn: Any, res_pk: int) -> None:
+        return None
+
+
+class SqlUnitOfWork:
+    def __init__(self, conn: Any, index: IndexWriter, postgres: bool) -> None:
+        self.conn = conn
+        self._index = index
+        self._postgres = postgres
+
+    def read(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
+        stmt = select(resources).where(_R.res_type == res_type, _R.res_id == res_id)
+        if for_update and self._postgres:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        return _row_to_stored(row) if row else None
+
+    def lock_criteria(self, key: str) -> None:
+        if self._postgres:
+            lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            self.conn.execute(select(func.pg_advisory_xact_lock(lock_id)))
+        # SQLite write transactions are already serialised by BEGIN IMMEDIATE.
+
+    def upsert(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        allow_create: bool = True,
+        method: str = "PUT",
+    ) -> WriteResult:
+        current = self.read(res_type, res_id, for_update=True)
+        if if_match is not None and (current is None or current.deleted or current.version_id != if_match):
+            have = "none" if current is None or current.deleted else str(current.version_id)
+            raise PreconditionFailed(
+                f"Version conflict: If-Match expects version {if_match}, current is {have}",
+                f"Xung đột phiên bản: If-Match yêu cầu phiên bản {if_match}, phiên bản hiện tại là {have}",
+            )
+        if current is None and not allow_create:
+            raise PreconditionFailed("Resource does not exist", "Tài nguyên không tồn tại")
+        version = 1 if current is None else current.version_id + 1
+        last_updated, updated_us = now_instant()
+        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+        body: dict[str, Any] = {"resourceType": res_type, "id": res_id,
+                                "meta": {"versionId": str(version), "lastUpdated": last_updated, **meta}}
+        body.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+        content = dumps(body)
+        values = dict(version_id=version, last_updated=last_updated, updated_us=updated_us, deleted=False,
+                      content=content)
+        if current is None:
+            try:
+                res_pk = self.conn.execute(
+                    insert(resources).values(res_type=res_type, res_id=res_id, **values).returning(_R.res_pk)
+                ).scalar_one()
+            except IntegrityError as exc:  # a concurrent create of the same client id
+                raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
+        else:
+            assert current.res_pk is not None
+            res_pk = current.res_pk
+            result = self.conn.execute(
+                update(resources)
+                .where(_R.res_pk == res_pk, _R.version_id == current.version_id)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise PreconditionFailed("Concurrent update", "Cập nhật đồng thời")
+            self._index.remove(self.conn, res_pk)
+        self._insert_history(res_type, res_id, method, values)
+        self._index.write(self.conn, res_pk, res_type, body)
+        stored = StoredResource(res_type, res_id, version, last_updated, False, content, res_pk)
+        return WriteResult(stored=stored, created=current is None or current.deleted, resource=body)
+
+    def delete(self, res_type: str, res_id: str, *, if_match: int | None = None) -> StoredResource | None:
+        """Delete (tombstone) the resource; returns the tombstone, or None if there was nothing to delete."""
+        current = self.read(res_type, res_id, for_update=True)
+        if if_match is not None and (current is None or current.deleted or current.version_id != if_match):
+            raise PreconditionFailed(
+                f"Version conflict: If-Match expects version {if_match}",
+                f"Xung đột phiên bản: If-Match yêu cầu phiên bản {if_match}",
+            )
+        if current is None or current.deleted:
+            return None
+        last_updated, updated_us = now_instant()
+        values = dict(version_id=current.version_id + 1, last_updated=last_updated, updated_us=updated_us,
+                      deleted=True, content=None)
+        self.conn.execute(update(resources).where(_R.res_pk == current.res_pk).values(**values))
+        self._insert_history(res_type, res_id, "DELETE", values)
+        assert current.res_pk is not None
+        self._index.remove(self.conn, current.res_pk)
+        return StoredResource(res_type, res_id, current.version_id + 1, last_updated, True, None, current.res_pk)
+
+    def _insert_history(self, res_type: str, res_id: str, method: str, values: dict[str, Any]) -> None:
+        try:
+            self.conn.execute(insert(resource_history).values(res_type=res_type, res_id=res_id, method=method,
+                                                              **values))
+        except IntegrityError as exc:
+            raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
+
+
+class SqlRepository:
+    def __init__(self, engine: Engine, index: IndexWriter | None = None) -> None:
+        self.engine = engine
+        self.index: IndexWriter = index or NullIndex()
+        self.postgres = is_postgres(engine)
+        mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
+                          f"WHERE res_type = {mark} AND res_id = {mark}")
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    # -- reads: one statement each, no explicit transaction needed --------------------
+    @contextmanager
+    def read_connection(self) -> Iterator[Any]:
+        """A connection whose statements see one snapshot (search: page, includes, total)."""
+        with self.engine.connect().execution_options(fhir_snapshot=True) as conn:
+            yield conn
+
+    def read(self, res_type: str, res_id: str) -> StoredResource | None:
+        """The hot path: one indexed SELECT through the pooled DB-API connection."""
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(self._read_sql, (res_type, res_id))
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        res_pk, version_id, last_updated, deleted, content = row
+        return StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk)
+
+    @contextmanager
+    def _conn(self, conn: Any = None) -> Iterator[Any]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as own:
+                yield own
+
+    def vread(self, res_type: str, res_id: str, version_id: int, conn: Any = None) -> StoredResource | None:
+        stmt = select(resource_history).where(
+            _H.res_type == res_type, _H.res_id == res_id, _H.version_id == version_id
+        )
+        with self._conn(conn) as c:
+            row = c.execute(stmt).first()
+        return _row_to_stored(row, seq=True) if row else None
+
+    def _history_filter(self, q: HistoryQuery) -> list[Any]:
+        conds: list[Any] = []
+        if q.res_type:
+            conds.append(_H.res_type == q.res_type)
+        if q.res_id:
+            conds.append(_H.res_id == q.res_id)
+        if q.since_us is not None:
+            conds.append(_H.updated_us >= q.since_us)
+        if q.at_us is not None:
+            # Versions current at the instant: written at or before it and not superseded before it.
+            later = resource_history.alias("later")
+            conds.append(_H.updated_us <= q.at_us)
+            conds.append(
+                ~select(later.c.hist_pk)
+                .where(
+                    later.c.res_type == _H.res_type,
+                    later.c.res_id == _H.res_id,
+                    later.c.version_id > _H.version_id,
+                    later.c.updated_us <= q.at_us,
+                )
+                .exists()
+            )
+        return conds
+
+    def history(self, query: HistoryQuery, conn: Any = None) -> list[StoredResource]:
+        conds = self._history_filter(query)
+        if query.before_seq is not None:
+            conds.append(_H.hist_pk < query.before_seq)
+        stmt = select(resource_history).where(and_(True, *conds)).order_by(_H.hist_pk.desc()).limit(query.count)
+        with self._conn(conn) as c:
+            return [_row_to_stored(r, seq=True) for r in c.execute(stmt)]
+
+    def history_count(self, query: HistoryQuery, conn: Any = None) -> int:
+        stmt = select(func.count()).select_from(resource_history).where(and_(True, *self._history_filter(query)))
+        with self._conn(conn) as c:
+            return int(c.execute(stmt).scalar_one())
+
+    def iter_current(self, res_type: str | None = None, batch: int = 500) -> Iterator[StoredResource]:
+        last = 0
+        while True:
+            stmt = select(resources).where(_R.res_pk > last, _R.deleted.is_(False))
+            if res_type:
+                stmt = stmt.where(_R.res_type == res_type)
+            with self.engine.connect() as conn:
+                rows = [_row_to_stored(r) for r in conn.execute(stmt.order_by(_R.res_pk).limit(batch))]
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].res_pk or 0
+
+    # -- writes ------------------------------------------------------------------------
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
+        with self.engine.connect().execution_options(fhir_write=True) as conn, conn.begin():
+            yield SqlUnitOfWork(conn, self.index, self.postgres)
+
+    # -- shared server state -------------------------------------------------------------
+    def shared_secret(self, name: str) -> str:
+        """A random secret created once and shared by every process using this database."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(server_state.c.value).where(server_state.c.name == name)).scalar()
+        if value:
+            return str(value)
+        candidate = secrets.token_urlsafe(48)
+        try:
+            with self.unit_of_work() as uow:
+                uow.conn.execute(insert(server_state).values(name=name, value=candidate))
+        except IntegrityError:
+            pass  # another worker won the race; use its value
+        with self.engine.connect() as conn:
+            return str(conn.execute(select(server_state.c.value).where(server_state.c.name == name)).scalar_one())

@@ -1,0 +1,1 @@
+"""Validation of resources on every write: structure (this package) and profiles (fhir_server.profiles)."""
