@@ -76,7 +76,8 @@ def composition(cid: str = "comp-minutes", replaces: str | None = None) -> dict[
         "date": "2026-11-30T10:00:00+07:00",
         "author": [{"reference": "Practitioner/prac-chair"}],
         "title": "Biên bản hội chẩn từ xa — Nguyễn Văn Bình",
-        "attester": [_attester("prac-chair", "chair", "legal"), _attester("prac-secretary", "secretary", "professional"),
+        "attester": [_attester("prac-chair", "chair", "legal"),
+                     _attester("prac-secretary", "secretary", "professional"),
                      _attester("prac-member", "member", "professional")],
         "custodian": {"reference": "Organization/org-bvdk-dongnai"},
         "section": [

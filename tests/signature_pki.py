@@ -51,6 +51,7 @@ class Pki:
     revoked: set[int] = field(default_factory=set)
     certs: dict[int, x509.Certificate] = field(default_factory=dict)
     leaves: dict[str, tuple[Any, x509.Certificate]] = field(default_factory=dict)
+    anchor_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.root_key = ec.generate_private_key(ec.SECP256R1())
@@ -169,3 +170,35 @@ def build_standard_leaves(pki: Pki) -> None:
     other_root_key = ec.generate_private_key(ec.SECP256R1())
     other_root = ca_cert(_name("Unknown Root CA", "Elsewhere"), other_root_key)
     pki.leaf("unknown-ca", ec.generate_private_key(ec.SECP256R1()), "BS CA Lạ", issuer=(other_root_key, other_root))
+
+
+def signer(pki: Pki, name: str) -> Any:
+    """A LocalKeySigner for one of the standard leaves (intermediate in x5c)."""
+    from fhir_server.signatures.signer import LocalKeySigner
+
+    key, cert = pki.leaves[name]
+    chain = [cert] if name == "unknown-ca" else [cert, pki.inter]
+    return LocalKeySigner(name, key, chain)
+
+
+class RawSigner:
+    """Signs with any algorithm, weak ones included: what a non-conforming client might send."""
+
+    def __init__(self, key_id: str, key: Any, chain: list[x509.Certificate], algorithm: str) -> None:
+        self.key_id, self.algorithm, self._key, self._chain = key_id, algorithm, key, chain
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        return self._chain
+
+    def sign(self, data: bytes) -> bytes:
+        import hmac
+
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        if self.algorithm == "HS256":
+            return hmac.new(b"shared-secret", data, "sha256").digest()
+        if self.algorithm == "RS256":
+            return bytes(self._key.sign(data, padding.PKCS1v15(), hashes.SHA256()))
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        return bytes(self._key.sign(data, pss, hashes.SHA256()))

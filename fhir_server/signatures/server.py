@@ -118,6 +118,18 @@ def signed_bundle_targets(provenance: dict[str, Any]) -> list[str]:
     return out
 
 
+def refuse_change(what: str, method: str) -> None:
+    if method == "DELETE":
+        raise MethodNotAllowed(
+            f"{what} is a signed document record and cannot be deleted",
+            f"{what} là hồ sơ đã ký số, không thể xóa", headers={"Allow": "GET, HEAD"})
+    raise Conflict(
+        f"{what} is signed and cannot be changed; record a correction as a new Composition that replaces "
+        "the old one (relatesTo.code = replaces) and sign its document again",
+        f"{what} đã được ký số nên không thể sửa; hãy lập biên bản đính chính là một Composition mới thay thế "
+        "biên bản cũ (relatesTo.code = replaces) và ký lại")
+
+
 class SignatureHooks:
     """Validator (signed Bundles/Provenances are verified before they are stored) and
     write guard (signed documents and their signing Provenances are immutable)."""
@@ -126,6 +138,10 @@ class SignatureHooks:
         self.svc = svc
 
     def validate(self, resource: dict[str, Any], res_type: str, mode: str) -> None:
+        # A signed record is immutable: say so (409) before judging the new content's signatures.
+        if mode == "update" and res_type in ("Bundle", "Provenance") and isinstance(resource.get("id"), str) \
+                and self._locked(self.svc.repo.read(res_type, resource["id"])):
+            refuse_change(f"{res_type}/{resource['id']}", "PUT")
         if res_type == "Bundle" and "signature" in resource:
             if not is_document(resource):
                 if resource.get("type") == "document":
@@ -155,25 +171,17 @@ class SignatureHooks:
                 reject_unless_valid(report, "Provenance.signature")
 
     def guard(self, req: FhirRequest, current: StoredResource) -> None:
-        if current.res_type not in ("Bundle", "Provenance") or current.content is None:
-            return
+        if self._locked(current):
+            refuse_change(f"{current.res_type}/{current.res_id}", req.method)
+
+    def _locked(self, current: StoredResource | None) -> bool:
+        if current is None or current.deleted or current.content is None \
+                or current.res_type not in ("Bundle", "Provenance"):
+            return False
         resource = orjson.loads(current.content)
         if current.res_type == "Bundle":
-            locked = "signature" in resource or self._cosigned(current.res_id)
-        else:
-            locked = has_jose_signature(resource) and bool(signed_bundle_targets(resource))
-        if not locked:
-            return
-        what = f"{current.res_type}/{current.res_id}"
-        if req.method == "DELETE":
-            raise MethodNotAllowed(
-                f"{what} is a signed document record and cannot be deleted",
-                f"{what} là hồ sơ đã ký số, không thể xóa", headers={"Allow": "GET, HEAD"})
-        raise Conflict(
-            f"{what} is signed and cannot be changed; record a correction as a new Composition that replaces "
-            "the old one (relatesTo.code = replaces) and sign its document again",
-            f"{what} đã được ký số nên không thể sửa; hãy lập biên bản đính chính là một Composition mới thay thế "
-            "biên bản cũ (relatesTo.code = replaces) và ký lại")
+            return "signature" in resource or self._cosigned(current.res_id)
+        return has_jose_signature(resource) and bool(signed_bundle_targets(resource))
 
     def _cosigned(self, bundle_id: str) -> bool:
         with self.svc.repo.read_connection() as conn:
