@@ -263,3 +263,48 @@ def test_verify_posted_package_with_provenances(client: Any) -> None:
     assert resp.status_code == 200 and valid(result)
     # the final signing's Provenance repeats Bundle.signature: listed once, with where else it is recorded
     assert len(signature_parts(result)) == 2
+
+
+class SignedInAs:
+    """A minimal policy that attaches a principal (the real one comes from auth/)."""
+
+    def __init__(self, user: str) -> None:
+        from fhir_server.principal import Principal
+
+        self.principal = Principal(client_id="his-tanphu", user=user, organization="Organization/org-bvdk-dongnai")
+
+    def authorize(self, req: Any, interaction: str, operation: Any = None) -> None:
+        req.principal = self.principal
+
+    def visible(self, req: Any, stored: Any) -> bool:
+        return True
+
+    def boundary(self, req: Any) -> Any:
+        return None
+
+    def check_write(self, req: Any, resource: Any, current: Any) -> None:
+        return None
+
+    def security_statement(self, base_url: str) -> Any:
+        return None
+
+
+def test_a_user_signs_only_with_their_own_key(settings: Any, signing_pki: Any) -> None:
+    from fhir_server.app import create_app
+
+    store = KeyStore()
+    store.add(signer(signing_pki, "rsa"), owner="Practitioner/prac-chair")
+    store.add(signer(signing_pki, "ec"), owner="Practitioner/prac-secretary")
+    application = create_app(settings.with_(extra={"trust_anchors": str(signing_pki.anchor_file),
+                                                   "signing_keystore": store}),
+                             authorizer=SignedInAs("Practitioner/prac-secretary"))
+    try:
+        client = application.test_client()
+        bundle_id = store_minutes(client)
+        assert sign(client, bundle_id, "rsa").status_code == 403
+        resp = sign(client, bundle_id, "ec")
+        assert resp.status_code == 200
+        prov = next(p["resource"] for p in resp.get_json()["parameter"] if p["name"] == "provenance")
+        assert prov["signature"][0]["who"] == {"reference": "Practitioner/prac-secretary"}
+    finally:
+        application.extensions["fhir_service"].repo.engine.dispose()
