@@ -94,3 +94,21 @@ def test_cli_sign_then_verify_round_trip(signing_pki: Any, tmp_path: Path) -> No
     assert "PRIVATE" not in done.stdout + done.stderr
     report = Verifier([signing_pki.root]).verify_package(json.loads((tmp_path / "signed.json").read_text()))
     assert report.valid
+
+
+def test_demo_pki_gives_a_key_store_whose_signatures_verify_offline(tmp_path: Path) -> None:
+    from fhir_server.signatures.__main__ import main
+    from fhir_server.signatures.fhir_signature import sign_document, signature_type
+    from fhir_server.signatures.revocation import RevocationChecker
+
+    assert main(["demo-pki", str(tmp_path / "pki")]) == 0
+    store = KeyStore.from_directory(tmp_path / "pki" / "keys")
+    entry = store.get("prac-ngo-duc-tuan")
+    assert entry is not None and entry.owner == "Practitioner/prac-ngo-duc-tuan"
+    assert oct((tmp_path / "pki" / "keys" / "prac-ngo-duc-tuan.key.pem").stat().st_mode & 0o777) == "0o600"
+    doc = document_bundle()
+    doc["signature"] = sign_document(doc, entry.signer, {"reference": entry.owner},
+                                     [signature_type("author")])  # type: ignore[list-item]
+    verifier = Verifier.from_paths([tmp_path / "pki" / "ca.pem"], [tmp_path / "pki" / "ca.crl"], network=False)
+    assert isinstance(verifier.revocation, RevocationChecker)
+    assert verifier.verify_package(doc).valid

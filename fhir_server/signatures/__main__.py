@@ -2,6 +2,7 @@
 
     python -m fhir_server.signatures verify minutes.json --trust ca.pem [--crl list.crl] [--offline] [--json]
     python -m fhir_server.signatures sign minutes.json --p12 doctor.p12 --who Practitioner/ID [--cosign Bundle/ID]
+    python -m fhir_server.signatures demo-pki var/pki    (a throw-away CA, CRL and key store for trials)
 
 `minutes.json` is a signed document Bundle, or a searchset/collection Bundle holding the
 document Bundle and its Provenances (`GET [base]/Bundle?_id=ID&_revinclude=Provenance:target`).
@@ -77,9 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     sig.add_argument("--type", default="author", help=f"signature type ({', '.join(SIGNATURE_TYPES)})")
     sig.add_argument("--cosign", metavar="BUNDLE_REF", help="write a Provenance targeting this stored Bundle instead")
     sig.add_argument("-o", "--output", help="output file (default stdout)")
+    demo = sub.add_parser("demo-pki", help="generate a throw-away CA, CRL and key store for local trials")
+    demo.add_argument("folder", help="where to write them (e.g. var/pki)")
     args = parser.parse_args(argv)
     if args.command == "sign":
         return sign_command(args)
+    if args.command == "demo-pki":
+        from fhir_server.signatures.demo_pki import generate
+
+        paths = generate(Path(args.folder))
+        print(f"export FHIR_TRUST_ANCHORS={paths['anchors']} FHIR_CRL_FILES={paths['crl']} "
+              f"FHIR_SIGNING_KEYSTORE={paths['keystore']}")
+        return 0
 
     verifier = Verifier.from_paths(args.trust, args.crl, network=not args.offline)
     if not args.trust:
