@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -145,6 +145,9 @@ class RevocationChecker:
         for single in resp.responses:
             if single.serial_number != cert.serial_number:
                 continue
+            if single.next_update_utc is not None and single.next_update_utc < datetime.now(UTC):
+                failures.append(f"OCSP {url}: stale response (nextUpdate {single.next_update_utc.isoformat()})")
+                return None
             if single.certificate_status == ocsp.OCSPCertStatus.GOOD:
                 return Status(GOOD, f"OCSP {url}")
             if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
