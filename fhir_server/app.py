@@ -20,6 +20,12 @@ from fhir_server.storage.tables import metadata
 # Components that extend the service (profiles, terminology, signatures, reports): each
 # module has `install(svc, settings, engine)`, called once at start-up.
 COMPONENT_INSTALLERS: list[str] = [
+    "fhir_server.signatures.server",
+]
+
+# Browser pages outside the FHIR base path (CONTRACTS.md B): modules with `make_blueprint()`.
+PAGE_BLUEPRINTS: list[str] = [
+    "fhir_server.signatures.web",
 ]
 
 
@@ -64,5 +70,7 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     svc = build_service(settings, **service_kwargs)
     app.extensions["fhir_service"] = svc
     app.register_blueprint(make_blueprint(), url_prefix=settings.base_path)
+    for name in PAGE_BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).make_blueprint())
     register_error_handlers(app)
     return app

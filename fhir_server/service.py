@@ -31,6 +31,8 @@ from fhir_server.storage.repository import StoredResource
 
 # A validator checks one resource and raises InvalidResource/Unprocessable.
 Validator = Callable[[dict[str, Any], str, str], None]
+# A write guard may refuse any change of a stored resource (e.g. a signed document: 409/405).
+WriteGuard = Callable[[FhirRequest, StoredResource], None]
 
 
 def route(req: FhirRequest) -> str:
@@ -88,6 +90,7 @@ class FhirService:
         self.page_signer = TokenSigner(secret or settings.secret_key or "dev", "history-page")
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.profile_provider: Callable[[str], list[str]] | None = None
+        self.write_guards: list[WriteGuard] = []
 
     # -- dispatch: the choke point ------------------------------------------------------
     def dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:
@@ -144,11 +147,16 @@ class FhirService:
 
     def authorize_write(self, req: FhirRequest, resource: dict[str, Any],
                         current: StoredResource | None = None) -> None:
+        if current is not None and not current.deleted:
+            for guard in self.write_guards:
+                guard(req, current)
         self.authorizer.check_write(req, resource, current)
 
     def authorize_delete(self, req: FhirRequest, current: StoredResource) -> None:
         import orjson
 
+        for guard in self.write_guards:
+            guard(req, current)
         if current.content:
             self.authorizer.check_write(req, orjson.loads(current.content), current)
 

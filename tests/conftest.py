@@ -84,3 +84,15 @@ def app(settings: Settings) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def signing_pki(tmp_path_factory: Any) -> Iterator[Any]:
+    """A test PKI (root, intermediate, signer certificates, CRL, OCSP responder on 127.0.0.1)."""
+    from tests.signature_pki import build_standard_leaves, start_pki
+
+    pki, server = start_pki()
+    build_standard_leaves(pki)
+    pki.anchor_file = pki.write_anchor(tmp_path_factory.mktemp("pki") / "root.pem")
+    yield pki
+    server.shutdown()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fhir_server.errors import Unprocessable
+from fhir_server.errors import BadRequest, Unprocessable
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.interactions.read import load_current
 from fhir_server.operations import Operation
@@ -84,7 +84,12 @@ def assemble_document(svc: FhirService, req: FhirRequest, composition: dict[str,
 
 
 def document(svc: FhirService, req: FhirRequest) -> FhirResponse:
-    stored = load_current(svc, FhirRequest(method="GET", res_type="Composition", res_id=req.res_id,
+    # [base]/Composition/[id]/$document, or [base]/Composition/$document?id=[id] (R4 OperationDefinition).
+    res_id = req.res_id or req.param("id")
+    if not res_id:
+        raise BadRequest("$document needs the Composition id (in the URL or the 'id' parameter)",
+                         "$document cần id của Composition (trong URL hoặc tham số 'id')", expression="id")
+    stored = load_current(svc, FhirRequest(method="GET", res_type="Composition", res_id=res_id,
                                            principal=req.principal, base_url=req.base_url, uow=req.uow))
     assert stored.content is not None
     bundle = assemble_document(svc, req, orjson.loads(stored.content))
@@ -97,7 +102,7 @@ def document(svc: FhirService, req: FhirRequest) -> FhirResponse:
 
 
 OPERATIONS = [
-    Operation(code="document", handler=document, instance=True, resource_types=("Composition",),
+    Operation(code="document", handler=document, instance=True, type_level=True, resource_types=("Composition",),
               definition="http://hl7.org/fhir/OperationDefinition/Composition-document",
               documentation="Assemble the document Bundle of a Composition (persist=true stores it)"),
 ]
