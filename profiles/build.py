@@ -86,8 +86,12 @@ def slicing(path: str = "system", ordered: bool = False) -> Res:
     return {"discriminator": [{"type": "value", "path": path}], "ordered": ordered, "rules": "open"}
 
 
-def ident_slice(base: str, name: str, system: str, mn: int, mx: str, short: str) -> list[Res]:
-    return [el(f"{base}.identifier:{name}", min=mn, max=mx, short=short),
+def ident_slice(base: str, name: str, system: str, mn: int, mx: str, short: str,
+                constraints: list[Res] | None = None) -> list[Res]:
+    head = el(f"{base}.identifier:{name}", min=mn, max=mx, short=short)
+    if constraints:
+        head["constraint"] = constraints
+    return [head,
             el(f"{base}.identifier:{name}.system", min=1, fixedUri=system),
             el(f"{base}.identifier:{name}.value", min=1)]
 
@@ -118,10 +122,10 @@ def profile(pid: str, rtype: str, title: str, vi: str, en: str, elements: list[R
     PROFILES.append((pid, rtype, title, vi, en, elements))
 
 
+FACILITY_FORMAT = inv("vn-org-1", "The facility code (mã cơ sở KCB) is 5 digits: 2-digit province code + "
+                      "3-digit sequence", "Mã cơ sở KCB gồm 5 chữ số: 2 chữ số mã tỉnh + 3 chữ số thứ tự",
+                      "value.matches('^[0-9]{5}$')")
 ORG_ROOT = [
-    inv("vn-org-1", "The facility code (mã cơ sở KCB) is 5 digits: 2-digit province code + 3-digit sequence",
-        "Mã cơ sở KCB gồm 5 chữ số: 2 chữ số mã tỉnh + 3 chữ số thứ tự",
-        f"identifier.where(system='{FACILITY}').all(value.matches('^[0-9]{{5}}$'))"),
     inv("vn-org-2", "At most one tier (tuyến) coding", "Chỉ được có tối đa một mã tuyến",
         f"type.coding.where(system='{CS}facility-tier').count() <= 1"),
     inv("vn-org-3", "At most one technical level (Law 15/2023) coding",
@@ -135,7 +139,8 @@ profile("vn-organization", "Organization", "Cơ sở khám bệnh, chữa bệnh
         "address with province/commune codes, `partOf` for a station under its health centre.", [
             el("Organization", constraint=ORG_ROOT),
             el("Organization.identifier", slicing=slicing()),
-            *ident_slice("Organization", "facilityCode", FACILITY, 0, "1", "Mã cơ sở KCB / facility code"),
+            *ident_slice("Organization", "facilityCode", FACILITY, 0, "1", "Mã cơ sở KCB / facility code",
+                        [FACILITY_FORMAT]),
             el("Organization.type", min=1),
             el("Organization.name", min=1),
             *address_elements("Organization"),
@@ -162,16 +167,16 @@ NAME_RULE = inv("vn-name-1", "name.text is the full name in Vietnamese order: it
                 "name.text là họ tên đầy đủ theo thứ tự tiếng Việt: bắt đầu bằng họ",
                 "name.all(family.exists() implies text.startsWith(family))", severity="warning")
 CCCD_FORMAT = inv("vn-cccd-1", "CCCD (personal identification number) is 12 digits",
-                  "Số CCCD (số định danh cá nhân) gồm 12 chữ số",
-                  f"identifier.where(system='{NATIONAL_ID}').all(value.matches('^[0-9]{{12}}$'))")
+                  "Số CCCD (số định danh cá nhân) gồm 12 chữ số", "value.matches('^[0-9]{12}$')")
 profile("vn-practitioner", "Practitioner", "Người hành nghề (VN Telehealth Practitioner)",
         "Người hành nghề KCB: họ tên (name.text bắt buộc), số chứng chỉ/giấy phép hành nghề, CCCD, trình độ "
         "chuyên môn (BS CK I/II, ThS.BS, TS.BS …).",
         "Practitioner: name (name.text required), licence number (chứng chỉ / giấy phép hành nghề), CCCD, "
         "qualifications (BS CK I/II, ThS.BS, TS.BS …).", [
-            el("Practitioner", constraint=[CCCD_FORMAT, NAME_RULE]),
+            el("Practitioner", constraint=[NAME_RULE]),
             el("Practitioner.identifier", slicing=slicing()),
-            *ident_slice("Practitioner", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number"),
+            *ident_slice("Practitioner", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number",
+                        [CCCD_FORMAT]),
             *ident_slice("Practitioner", "licence", LICENSE, 0, "*",
                          "Số chứng chỉ / giấy phép hành nghề (no fixed national format)"),
             el("Practitioner.name", min=1),
@@ -198,23 +203,22 @@ profile("vn-patient", "Patient", "Người bệnh (VN Telehealth Patient)",
         "tắc tiếng Việt (name.text bắt buộc; họ/tên tách riêng), địa chỉ có mã tỉnh/xã.",
         "Patient: CCCD (12 digits, consistent with birth date and sex), BHYT card (15 characters), ethnicity, "
         "Vietnamese name rules (name.text required; family/given split), address with province/commune codes.", [
-            el("Patient", constraint=[
-                CCCD_FORMAT,
-                inv("vn-cccd-2", "CCCD digits 4–6 must match the birth date and sex (century/sex digit and year)",
-                    "Chữ số 4–6 của CCCD phải khớp ngày sinh và giới tính (mã thế kỷ/giới tính và năm sinh)",
-                    "identifier.where(system='national_id').value: digit 4 = 2×(century−20)+(female), digits 5–6 = "
-                    "year mod 100", rule="cccd-birth-sex"),
-                inv("vn-bhyt-1", "BHYT card number: 2 letters + benefit level 1–5 + 2-digit province + 10 digits",
-                    "Mã thẻ BHYT: 2 chữ cái + mức hưởng 1–5 + 2 chữ số mã tỉnh + 10 chữ số",
-                    f"identifier.where(system='{INSURANCE}').all(value.matches('^[A-Z]{{2}}[1-5][0-9]{{12}}$'))"),
-                NAME_RULE]),
+            el("Patient", constraint=[NAME_RULE]),
             el("Patient.extension", slicing=slicing("url")),
             ext_slice("Patient.extension", "ethnicity", RACE, 0, "1", "Dân tộc / ethnicity (MoH extension-race)"),
             el("Patient.extension:ethnicity.value[x]", min=1, type=[{"code": "CodeableConcept"}],
                binding=bind("ethnicity")),
             el("Patient.identifier", slicing=slicing()),
-            *ident_slice("Patient", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number"),
-            *ident_slice("Patient", "bhyt", INSURANCE, 0, "1", "Mã thẻ BHYT / health-insurance card number"),
+            *ident_slice("Patient", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number", [
+                CCCD_FORMAT,
+                inv("vn-cccd-2", "CCCD digits 4–6 must match the birth date and sex (century/sex digit and year)",
+                    "Chữ số 4–6 của CCCD phải khớp ngày sinh và giới tính (mã thế kỷ/giới tính và năm sinh)",
+                    "value.substring(3, 1) = 2 × (century of %resource.birthDate − 20) + (1 if female) and "
+                    "value.substring(4, 2) = year of %resource.birthDate mod 100", rule="cccd-birth-sex")]),
+            *ident_slice("Patient", "bhyt", INSURANCE, 0, "1", "Mã thẻ BHYT / health-insurance card number", [
+                inv("vn-bhyt-1", "BHYT card number: 2 letters + benefit level 1–5 + 2-digit province + 10 digits",
+                    "Mã thẻ BHYT: 2 chữ cái + mức hưởng 1–5 + 2 chữ số mã tỉnh + 10 chữ số",
+                    "value.matches('^[A-Z]{2}[1-5][0-9]{12}$')")]),
             el("Patient.name", min=1),
             el("Patient.name.text", min=1),
             el("Patient.gender", min=1),
@@ -304,9 +308,6 @@ profile("vn-medication-request", "MedicationRequest", "Đơn thuốc điện t�
         "accompanying adult); issued prescriptions are not modified in place (a change is a new one that replaces "
         "the old).", [
             el("MedicationRequest", constraint=[
-                inv("vn-rx-1", "Prescription code: 5-digit facility code + 7 characters [0-9a-z] + '-' + kind",
-                    "Mã đơn thuốc: 5 chữ số mã cơ sở + 7 ký tự [0-9a-z] + '-' + loại đơn",
-                    f"identifier.where(system='{PRESCRIPTION}').all(value.matches('^[0-9]{{5}}[0-9a-z]{{7}}-[cnhy]$'))"),
                 inv("vn-rx-2", "The prescription kind (category) matches the last character of the prescription code",
                     "Loại đơn (category) phải khớp ký tự cuối của mã đơn thuốc",
                     f"identifier.where(system='{PRESCRIPTION}').value.substring(13, 1) = "
@@ -314,15 +315,6 @@ profile("vn-medication-request", "MedicationRequest", "Đơn thuốc điện t�
                 inv("vn-rx-3", "The drug is identified by its national drug code and/or registration number",
                     "Thuốc phải có mã thuốc quốc gia và/hoặc số đăng ký",
                     f"medication.coding.where(system='{DRUG_CODE}' or system='{DRUG_REG}').exists()"),
-                inv("vn-rx-4", "Days' supply is at most 30 days unless the prescription is flagged as extended",
-                    "Số ngày dùng thuốc tối đa 30 ngày, trừ đơn được đánh dấu kê dài ngày",
-                    "dispenseRequest.expectedSupplyDuration.value <= 30 or "
-                    f"extension.where(url='{SD}extended-supply').value = true"),
-                inv("vn-rx-5", "The facility prefix of the prescription code is the requester's facility code",
-                    "Tiền tố mã đơn thuốc phải là mã cơ sở KCB của người kê đơn",
-                    f"identifier.where(system='{PRESCRIPTION}').value.substring(0, 5) = "
-                    "requester.resolve().organization.resolve().identifier.where(system='facility-code').value",
-                    rule="prescription-facility-prefix"),
                 inv("vn-rx-6", "A child under 72 months needs the body weight and the accompanying adult",
                     "Trẻ dưới 72 tháng tuổi cần có cân nặng và tên người đi kèm (cha, mẹ hoặc người giám hộ)",
                     "subject.resolve().birthDate > authoredOn - 72 months implies (extension('patient-weight') and "
@@ -341,7 +333,14 @@ profile("vn-medication-request", "MedicationRequest", "Đơn thuốc điện t�
                       "Đơn kê dài ngày (> 30 ngày) / extended supply"),
             el("MedicationRequest.identifier", slicing=slicing()),
             *ident_slice("MedicationRequest", "prescriptionCode", PRESCRIPTION, 1, "1",
-                         "Mã đơn thuốc quốc gia / national prescription code"),
+                         "Mã đơn thuốc quốc gia / national prescription code", [
+                inv("vn-rx-1", "Prescription code: 5-digit facility code + 7 characters [0-9a-z] + '-' + kind",
+                    "Mã đơn thuốc: 5 chữ số mã cơ sở + 7 ký tự [0-9a-z] + '-' + loại đơn",
+                    "value.matches('^[0-9]{5}[0-9a-z]{7}-[cnhy]$')"),
+                inv("vn-rx-5", "The facility prefix of the prescription code is the requester's facility code",
+                    "Tiền tố mã đơn thuốc phải là mã cơ sở KCB của người kê đơn",
+                    "value.substring(0, 5) = %resource.requester.resolve().organization.resolve()"
+                    ".identifier.where(system='facility-code').value", rule="prescription-facility-prefix")]),
             el("MedicationRequest.category", min=1, binding=bind("prescription-kind")),
             el("MedicationRequest.medication[x]", type=[{"code": "CodeableConcept"}]),
             el("MedicationRequest.subject", type=ref("Patient")),
@@ -350,7 +349,11 @@ profile("vn-medication-request", "MedicationRequest", "Đơn thuốc điện t�
             el("MedicationRequest.dosageInstruction", min=1),
             el("MedicationRequest.dosageInstruction.timing", min=1),
             el("MedicationRequest.dosageInstruction.route", min=1),
-            el("MedicationRequest.dispenseRequest", min=1),
+            el("MedicationRequest.dispenseRequest", min=1, constraint=[
+                inv("vn-rx-4", "Days' supply is at most 30 days unless the prescription is flagged as extended",
+                    "Số ngày dùng thuốc tối đa 30 ngày, trừ đơn được đánh dấu kê dài ngày",
+                    "expectedSupplyDuration.value <= 30 or "
+                    f"%resource.extension.where(url='{SD}extended-supply').valueBoolean = true")]),
             el("MedicationRequest.dispenseRequest.quantity", min=1),
             el("MedicationRequest.dispenseRequest.expectedSupplyDuration", min=1),
             el("MedicationRequest.dispenseRequest.expectedSupplyDuration.system", min=1, fixedUri=UCUM),
@@ -482,6 +485,108 @@ def all_definitions() -> list[Res]:
     return [profile_definition(*p) for p in PROFILES] + [extension_definition(*e) for e in EXTENSIONS]
 
 
+# ---------------------------------------------------------------- search parameters
+SP = f"{CANONICAL_BASE}/SearchParameter/"
+# code, base types, expression, vi, en
+SEARCH_PARAMETERS: list[tuple[str, list[str], str, str, str]] = [
+    ("facility-code", ["Organization"], f"Organization.identifier.where(system='{FACILITY}')",
+     "Mã cơ sở KCB (5 chữ số)", "Facility code (mã cơ sở KCB, 5 digits)"),
+    ("tier", ["Organization"], f"Organization.type.coding.where(system='{CS}facility-tier')",
+     "Tuyến (trung ương, tỉnh, huyện, xã)", "Tier (central, provincial, district, commune)"),
+    ("technical-level", ["Organization"], f"Organization.type.coding.where(system='{CS}technical-level')",
+     "Cấp chuyên môn kỹ thuật (Luật 15/2023)", "Technical level (Law 15/2023)"),
+    ("province", ["Organization", "Patient", "Location"],
+     f"Organization.address.extension.where(url='{SD}address-province').value | "
+     f"Patient.address.extension.where(url='{SD}address-province').value | "
+     f"Location.address.extension.where(url='{SD}address-province').value",
+     "Mã tỉnh/thành phố (2 chữ số) trong địa chỉ", "Province code (2 digits) in the address"),
+    ("cccd", ["Patient", "Practitioner"],
+     f"Patient.identifier.where(system='{NATIONAL_ID}') | Practitioner.identifier.where(system='{NATIONAL_ID}')",
+     "Số CCCD (định danh cá nhân, 12 chữ số)", "CCCD (personal identification number, 12 digits)"),
+    ("bhyt", ["Patient"], f"Patient.identifier.where(system='{INSURANCE}')",
+     "Mã thẻ BHYT (15 ký tự)", "BHYT health-insurance card number (15 characters)"),
+    ("prescription-code", ["MedicationRequest"], f"MedicationRequest.identifier.where(system='{PRESCRIPTION}')",
+     "Mã đơn thuốc điện tử quốc gia", "National e-prescription code"),
+    ("ethnicity", ["Patient"], f"Patient.extension.where(url='{RACE}').value",
+     "Dân tộc (mã Tổng cục Thống kê)", "Ethnicity (dân tộc, GSO code)"),
+]
+
+
+def search_parameter(code: str, bases: list[str], expression: str, vi: str, en: str) -> Res:
+    return {
+        "resourceType": "SearchParameter", "id": f"vn-{code}", "url": f"{SP}vn-{code}", "version": VERSION,
+        "name": "".join(p.capitalize() for p in code.split("-")), "status": "active", "experimental": False,
+        "date": DATE, "publisher": PUBLISHER, "description": f"**VI:** {vi}\n\n**EN:** {en}", "code": code,
+        "base": bases, "type": "token", "expression": expression, "xpathUsage": "normal",
+    }
+
+
+# ---------------------------------------------------------------- operation definitions
+OD = f"{CANONICAL_BASE}/OperationDefinition/"
+
+
+def _param(name: str, use: str, mn: int, mx: str, ptype: str | None, doc: str) -> Res:
+    p: Res = {"name": name, "use": use, "min": mn, "max": mx, "documentation": doc}
+    if ptype:
+        p["type"] = ptype
+    return p
+
+
+OPERATION_DEFINITIONS: list[Res] = [
+    {"id": "Resource-validate", "name": "Validate", "code": "validate", "resource": ["Resource"], "system": False,
+     "type": True, "instance": True, "base": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+     "description": "Kiểm tra tài nguyên theo cấu trúc R4, các hồ sơ (profile) nó khai báo hoặc máy chủ áp dụng "
+                    "và luật Việt Nam / Validate against R4 structure, claimed or enforced profiles and the "
+                    "Vietnamese rules",
+     "parameter": [_param("resource", "in", 0, "1", "Resource", "The resource to validate"),
+                   _param("mode", "in", 0, "1", "code", "create | update | delete"),
+                   _param("profile", "in", 0, "1", "uri", "Validate against this profile"),
+                   _param("return", "out", 1, "1", "OperationOutcome", "All issues; 200 even when invalid")]},
+    {"id": "ValueSet-expand", "name": "Expand", "code": "expand", "resource": ["ValueSet"], "system": False,
+     "type": True, "instance": True, "base": "http://hl7.org/fhir/OperationDefinition/ValueSet-expand",
+     "description": "Liệt kê mã của tập giá trị; filter không phân biệt dấu (nguyen ↔ Nguyễn) / Expand a value "
+                    "set; the text filter ignores Vietnamese diacritics",
+     "parameter": [_param("url", "in", 0, "1", "uri", "Canonical URL of the ValueSet"),
+                   _param("valueSet", "in", 0, "1", "ValueSet", "The ValueSet to expand"),
+                   _param("filter", "in", 0, "1", "string", "Accent-insensitive text filter"),
+                   _param("count", "in", 0, "1", "integer", "Page size"),
+                   _param("offset", "in", 0, "1", "integer", "Start of the page"),
+                   _param("displayLanguage", "in", 0, "1", "code", "vi (default) or en"),
+                   _param("return", "out", 1, "1", "ValueSet", "The ValueSet with its expansion")]},
+    {"id": "ValueSet-validate-code", "name": "ValidateCode", "code": "validate-code", "resource": ["ValueSet"],
+     "system": False, "type": True, "instance": True,
+     "base": "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code",
+     "description": "Mã có thuộc tập giá trị không / Is a code in a value set",
+     "parameter": [_param("url", "in", 0, "1", "uri", "Canonical URL of the ValueSet"),
+                   _param("code", "in", 0, "1", "code", "The code"),
+                   _param("system", "in", 0, "1", "uri", "Its system"),
+                   _param("display", "in", 0, "1", "string", "A display to check"),
+                   _param("coding", "in", 0, "1", "Coding", "A Coding"),
+                   _param("codeableConcept", "in", 0, "1", "CodeableConcept", "A CodeableConcept"),
+                   _param("result", "out", 1, "1", "boolean", "True if valid"),
+                   _param("message", "out", 0, "1", "string", "Why not / warnings"),
+                   _param("display", "out", 0, "1", "string", "The display of the code")]},
+    {"id": "CodeSystem-lookup", "name": "Lookup", "code": "lookup", "resource": ["CodeSystem"], "system": False,
+     "type": True, "instance": False, "base": "http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup",
+     "description": "Tra cứu một mã / Look up a code",
+     "parameter": [_param("code", "in", 0, "1", "code", "The code"),
+                   _param("system", "in", 0, "1", "uri", "Its system"),
+                   _param("coding", "in", 0, "1", "Coding", "A Coding"),
+                   _param("property", "in", 0, "*", "code", "Properties to return"),
+                   _param("name", "out", 1, "1", "string", "Name of the code system"),
+                   _param("version", "out", 0, "1", "string", "Its version"),
+                   _param("display", "out", 1, "1", "string", "The display"),
+                   _param("designation", "out", 0, "*", None, "Other designations"),
+                   _param("property", "out", 0, "*", None, "Properties")]},
+]
+
+
+def operation_definition(d: Res) -> Res:
+    return {"resourceType": "OperationDefinition", "id": d["id"], "url": OD + d["id"], "version": VERSION,
+            "name": d["name"], "status": "active", "kind": "operation", "date": DATE, "publisher": PUBLISHER,
+            "affectsState": False, **{k: v for k, v in d.items() if k not in ("id", "name")}}
+
+
 # ---------------------------------------------------------------- base definitions
 def _package_dir() -> Path:
     if os.environ.get("R4_PACKAGE_DIR"):
@@ -514,6 +619,15 @@ def main() -> None:
             json.dumps(sd, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"StructureDefinition-{sd['id']}.json: {len(sd['differential']['element'])} differential, "
               f"{len(sd['snapshot']['element'])} snapshot elements")
+    for sp in SEARCH_PARAMETERS:
+        res = search_parameter(*sp)
+        (HERE / f"SearchParameter-{res['id']}.json").write_text(json.dumps(res, ensure_ascii=False, indent=1) + "\n",
+                                                                 encoding="utf-8")
+    for od in OPERATION_DEFINITIONS:
+        res = operation_definition(od)
+        (HERE / f"OperationDefinition-{res['id']}.json").write_text(
+            json.dumps(res, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(SEARCH_PARAMETERS)} SearchParameters, {len(OPERATION_DEFINITIONS)} OperationDefinitions")
     sha = (_package_dir().parent / "sha256")
     digest = sha.read_text().strip() if sha.exists() else "(R4_PACKAGE_DIR given)"
     (HERE / "SOURCES.md").write_text(
