@@ -353,7 +353,7 @@ profile("vn-medication-request", "MedicationRequest", "Đơn thuốc điện t�
                 inv("vn-rx-4", "Days' supply is at most 30 days unless the prescription is flagged as extended",
                     "Số ngày dùng thuốc tối đa 30 ngày, trừ đơn được đánh dấu kê dài ngày",
                     "expectedSupplyDuration.value <= 30 or "
-                    f"%resource.extension.where(url='{SD}extended-supply').valueBoolean = true")]),
+                    f"%resource.extension.where(url='{SD}extended-supply' and valueBoolean = true).exists()")]),
             el("MedicationRequest.dispenseRequest.quantity", min=1),
             el("MedicationRequest.dispenseRequest.expectedSupplyDuration", min=1),
             el("MedicationRequest.dispenseRequest.expectedSupplyDuration.system", min=1, fixedUri=UCUM),

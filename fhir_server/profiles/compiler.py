@@ -179,13 +179,35 @@ def _discriminators(node: Node, elements: dict[str, dict[str, Any]]) -> None:
             _discriminators(s.node, elements)
 
 
-def compile_profile(sd: dict[str, Any]) -> CompiledProfile:
+def _tree(sd: dict[str, Any]) -> tuple[Node, dict[str, dict[str, Any]]]:
     res_type = sd["type"]
     root = Node(element_id=res_type, name=res_type)
     elements = {e["id"]: e for e in sd["differential"]["element"]}
     for e in sd["differential"]["element"]:
         node = root if e["id"] == res_type else _node_for(root, e["id"])
         _apply(node, e)
+    return root, elements
+
+
+def _inline_extensions(node: Node, elements: dict[str, dict[str, Any]], extensions: dict[str, Node]) -> None:
+    """A slice typed with one of our extension definitions gets that definition's checks (value binding …)."""
+    for child in node.children.values():
+        for s in child.slices:
+            types = elements.get(s.node.element_id, {}).get("type") or []
+            url = (types[0].get("profile") or [None])[0] if types else None
+            ext = extensions.get(url or "")
+            if ext is not None:
+                for name, sub in ext.children.items():
+                    s.node.children.setdefault(name, sub)
+            _inline_extensions(s.node, elements, extensions)
+        _inline_extensions(child, elements, extensions)
+
+
+def compile_profile(sd: dict[str, Any], extensions: dict[str, dict[str, Any]] | None = None) -> CompiledProfile:
+    res_type = sd["type"]
+    root, elements = _tree(sd)
+    if extensions:
+        _inline_extensions(root, elements, {url: _tree(e)[0] for url, e in extensions.items()})
     _discriminators(root, elements)
     return CompiledProfile(url=sd["url"], name=sd.get("name", sd["id"]), title=sd.get("title", ""), res_type=res_type,
                            root=root)
@@ -282,7 +304,8 @@ class Walker:
             matched = [(v, vloc) for v, vloc in items if isinstance(v, dict) and s.value is not None and
                        v.get(key) == s.value]
             label = f"{loc}.{child.name}:{s.name}"
-            self._cardinality(s.node, len(matched), label, ctx, out, where=f"{loc}.{child.name}")
+            where = f"{loc}.{child.name}.where({key}='{s.value}')" if s.value else f"{loc}.{child.name}"
+            self._cardinality(s.node, len(matched), label, ctx, out, where=where)
             self._values(s.node, matched, ctx, out)
 
     def _cardinality(self, node: Node, count: int, loc: str, ctx: Context, out: list[Issue],
@@ -365,6 +388,6 @@ class Walker:
                                  code="invariant", severity="warning", expression=(loc,)))
                 continue
             if result and not all(r is True for r in result):
-                where = f"{loc}.{c.focus}" if c.focus and isinstance(value, dict) and c.focus in value else loc
+                where = f"{loc}.{c.focus}" if c.focus else loc
                 out.append(Issue(en=f"{c.key}: {c.en}", vi=f"{c.key}: {c.vi}", code="invariant",
                                  severity="warning" if c.severity == "warning" else "error", expression=(where,)))

@@ -42,6 +42,7 @@ class Concept:
     abstract: bool = False
     inactive: bool = False
     search_words: tuple[str, ...] = ()
+    compact: str = ""
 
     def english(self) -> str | None:
         for d in self.designations:
@@ -52,7 +53,10 @@ class Concept:
     def matches(self, text_filter: str) -> bool:
         """Every word of the (folded) filter starts some word of the display or a designation."""
         words = _WORD.findall(fold(text_filter))
-        return all(any(w.startswith(f) for w in self.search_words) for f in words)
+        if all(any(w.startswith(f) for w in self.search_words) for f in words):
+            return True
+        joined = "".join(words)
+        return bool(joined) and joined in self.compact
 
 
 @dataclass
@@ -193,8 +197,10 @@ def _concept(system: str, code: str, display: str, designations: list[dict[str, 
             props.append({"code": "status", "valueCode": "unverified"})
     inactive = any(p.get("code") in ("status", "inactive") and p.get("valueCode") in ("retired", "inactive")
                    for p in props)
+    compact = " ".join(["".join(_WORD.findall(fold(display))),
+                        *("".join(_WORD.findall(fold(str(d.get("value", ""))))) for d in designations)])
     return Concept(system=system, code=code, display=display, version=version, designations=list(designations),
-                   properties=props, parent=parent, inactive=inactive, search_words=tuple(words))
+                   properties=props, parent=parent, inactive=inactive, search_words=tuple(words), compact=compact)
 
 
 def _compile_codesystem(r: dict[str, Any]) -> CodeSystem:

@@ -39,7 +39,9 @@ def load_structure_definitions(directory: Path = PROFILES_DIR) -> list[dict[str,
 @cache
 def compiled_profiles() -> dict[str, CompiledProfile]:
     """Every resource profile of profiles/, compiled once per process (extensions are not compiled)."""
-    return {sd["url"]: compile_profile(sd) for sd in load_structure_definitions() if sd.get("kind") == "resource"}
+    definitions = load_structure_definitions()
+    extensions = {sd["url"]: sd for sd in definitions if sd.get("type") == "Extension"}
+    return {sd["url"]: compile_profile(sd, extensions) for sd in definitions if sd.get("kind") == "resource"}
 
 
 def _config(settings: Any) -> dict[str, Any]:
