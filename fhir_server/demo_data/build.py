@@ -483,8 +483,8 @@ V3_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PART_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
-DRUG_CODE = f"{CS}national-drug-code"
-DRUG_REG = f"{CS}drug-registration-number"
+DRUG_CODE = f"{CANONICAL_BASE}/sid/national-drug-code"
+DRUG_REG = f"{CANONICAL_BASE}/sid/drug-registration-number"
 ETHNIC = {"01": "Kinh", "02": "Tày", "10": "Gia-rai", "13": "Ba na", "14": "Xơ-Đăng", "27": "Gié Triêng"}
 DISP["ethnicity"] = ETHNIC
 DISP["telehealth-service"].update({"consultation-laboratory": "Hội chẩn xét nghiệm từ xa",
@@ -557,7 +557,7 @@ def generated() -> dict[str, Res]:
             family = full.split()[0]
             province, place, card_prov = "51", "062", "62"
         else:
-            eth = rnd.choice(["01", "01", "01", "04" if False else "02"])
+            eth = rnd.choice(["01", "01", "01", "02"])
             full = f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE[gender])} {rnd.choice(GIVEN[gender])}"
             family = full.split()[0]
             province, place, card_prov = "75", "075", "75"
