@@ -184,7 +184,8 @@ profile("vn-practitioner", "Practitioner", "Người hành nghề (VN Telehealth
             el("Practitioner.qualification.code", binding=bind("qualification", "extensible")),
         ])
 
-profile("vn-practitioner-role", "PractitionerRole", "Vai trò người hành nghề tại cơ sở (VN Telehealth PractitionerRole)",
+profile("vn-practitioner-role", "PractitionerRole",
+        "Vai trò người hành nghề tại cơ sở (VN Telehealth PractitionerRole)",
         "Người hành nghề tại một cơ sở: chuyên khoa, cơ sở, lịch trực từ xa (availableTime, location là phòng ảo) và "
         "các dịch vụ từ xa cung cấp (extension telehealth-service).",
         "A practitioner at a facility: specialty, organization, telehealth availability (availableTime, virtual "
@@ -240,7 +241,8 @@ profile("vn-schedule", "Schedule", "Lịch tư vấn, KCB từ xa (VN Telehealth
 profile("vn-slot", "Slot", "Khung giờ tư vấn, KCB từ xa (VN Telehealth Slot)",
         "Khung giờ đặt được của lịch KCB từ xa: loại dịch vụ, định kỳ/đột xuất.",
         "Bookable time of a telehealth schedule: service type, scheduled/urgent.", [
-            el("Slot", constraint=[inv("vn-slot-1", "The slot ends after it starts", "Khung giờ phải kết thúc sau khi bắt đầu",
+            el("Slot", constraint=[inv("vn-slot-1", "The slot ends after it starts",
+                                       "Khung giờ phải kết thúc sau khi bắt đầu",
                                        "end > start")]),
             el("Slot.serviceType", min=1, binding=bind(SERVICE)),
             el("Slot.appointmentType", min=1, binding=bind("telehealth-urgency")),
@@ -281,7 +283,8 @@ profile("vn-encounter", "Encounter", "Lượt KCB từ xa (VN Telehealth Encount
                 inv("vn-enc-1", "Remote treatment (khám, chữa bệnh từ xa) requires a reason from the Circular "
                     "30/2023 list", "Khám, chữa bệnh từ xa chỉ áp dụng cho bệnh trong danh mục Thông tư 30/2023",
                     f"type.coding.where(system='{CS}{SERVICE}' and code='examination').exists() implies "
-                    f"reasonCode.coding.memberOf('{VS}circular30-remote-treatment')", rule="circular30-remote-treatment"),
+                    f"reasonCode.coding.memberOf('{VS}circular30-remote-treatment')",
+                    rule="circular30-remote-treatment"),
                 inv("vn-enc-2", "Every participant names a person", "Mỗi người tham gia phải có cá nhân cụ thể",
                     "participant.all(individual.exists())")]),
             el("Encounter.extension", slicing=slicing("url")),

@@ -197,7 +197,8 @@ def test_synthetic_patients_have_consistent_identifiers() -> None:
             assert RESOURCES[s["reference"]]["start"] == a["start"]
 
 
-PROFILED = {"Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole", "Patient", "Schedule", "Slot",
+PROFILED = {"Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole", "Patient", "Schedule",
+            "Slot",
             "Appointment", "Encounter", "MedicationRequest", "Composition"}
 
 
@@ -242,8 +243,8 @@ def test_demo_loads_through_the_server(app: Any) -> None:
 
 def test_demo_follows_every_profile_when_all_are_enforced(tmp_path: Any) -> None:
     """Every demo resource passes its profile: validate each against it (no database needed)."""
-    from fhir_server.profiles.validator import ProfileValidator, compiled_profiles
     from fhir_server.profiles.terminology import default_terminology
+    from fhir_server.profiles.validator import ProfileValidator, compiled_profiles
 
     class Store:
         def read(self, res_type: str, res_id: str) -> Any:

@@ -495,7 +495,8 @@ DISP["consultation-minutes-section"] = {"case-summary": "Tóm tắt bệnh án",
                                         "conclusion": "Kết luận, chẩn đoán", "treatment-plan": "Hướng điều trị"}
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ"]
 MIDDLE = {"male": ["Văn", "Hữu", "Đức", "Minh"], "female": ["Thị", "Ngọc", "Thu", "Minh"]}
-GIVEN = {"male": ["An", "Bình", "Cường", "Dũng", "Hùng", "Khang"], "female": ["Lan", "Mai", "Hoa", "Hương", "Ngân", "Yến"]}
+GIVEN = {"male": ["An", "Bình", "Cường", "Dũng", "Hùng", "Khang"],
+         "female": ["Lan", "Mai", "Hoa", "Hương", "Ngân", "Yến"]}
 KT_GIVEN = {"male": ["A Blút", "Y Ngọc", "A Thiên"], "female": ["Y Hiền", "Y Liên", "Y Thuý"]}
 #: Circular 30/2023 rows 1-20 used for the synthetic remote treatments (ICD-10, display)
 TREATED = [("I10", "Tăng huyết áp vô căn (nguyên phát)"), ("E11.9", "Đái tháo đường týp 2 không có biến chứng"),
@@ -516,7 +517,7 @@ def generated() -> dict[str, Res]:
     TZ = "+07:00"
     out: dict[str, Res] = {}
     # -------- 07: synthetic staff at Bạch Mai (facility code 01001) and Kon Tum, patients
-    staff = []
+    staff: list[Res] = []
 
     def doctor(pid: str, full: str, qual: str, org_id: str, spec: str, services: list[str]) -> None:
         parts = full.split()
@@ -542,7 +543,7 @@ def generated() -> dict[str, Res]:
     doctor("prac-kt-nguyen-van-hung", "Nguyễn Văn Hưng", "BSCK1", "org-bvdk-tinh-kon-tum", "neurology",
            ["advice", "examination", "consultation-general"])
     doctor("prac-kt-y-lien", "Y Liên", "BS", "org-tyt-dak-pek", "neurology", ["advice"])
-    patients = []
+    patients: list[Res] = []
     for n in range(20):
         kon_tum = n >= 10
         gender = "female" if n % 2 else "male"
@@ -590,7 +591,7 @@ def generated() -> dict[str, Res]:
                           {"reference": "Location/loc-vr-bvdk-tinh-kon-tum"}],
                 "planningHorizon": {"start": f"2026-11-30T00:00:00{TZ}", "end": f"2026-12-13T23:59:59{TZ}"},
                 "comment": "Lịch hội chẩn, khám từ xa công khai của BVĐK tỉnh Kon Tum (giả lập)"})
-    kt_patients = [p for p in patients[10:]]
+    kt_patients: list[Res] = patients[10:]
     for i, p in enumerate(kt_patients[:6]):
         day = f"2026-12-{1 + i:02d}"
         slot_id = f"slot-bvdk-tinh-kon-tum-{day.replace('-', '')}-1400"

@@ -221,7 +221,8 @@ def _items(node: Any, child: Node, loc: str) -> list[tuple[Any, str]]:
     if not isinstance(node, dict):
         return []
     if child.choice:
-        keys = [k for k in node if k.startswith(child.name) and len(k) > len(child.name) and k[len(child.name)].isupper()]
+        n = len(child.name)
+        keys = [k for k in node if k.startswith(child.name) and len(k) > n and k[n].isupper()]
     else:
         keys = [child.name] if child.name in node else []
     out: list[tuple[Any, str]] = []
@@ -236,7 +237,8 @@ def _items(node: Any, child: Node, loc: str) -> list[tuple[Any, str]]:
 
 def _contains(instance: Any, pattern: Any) -> bool:
     if isinstance(pattern, dict):
-        return isinstance(instance, dict) and all(k in instance and _contains(instance[k], v) for k, v in pattern.items())
+        return isinstance(instance, dict) and all(k in instance and _contains(instance[k], v)
+                                                  for k, v in pattern.items())
     if isinstance(pattern, list):
         if not isinstance(instance, list):
             return False
@@ -383,7 +385,7 @@ class Walker:
                 continue
             try:
                 result = c.fn(value, {"resource": ctx.resource, "rootResource": ctx.resource})
-            except Exception as exc:  # noqa: BLE001 - a broken expression must not break writes
+            except Exception as exc:
                 out.append(Issue(en=f"{c.key}: could not be evaluated ({exc})", vi=f"{c.key}: không đánh giá được",
                                  code="invariant", severity="warning", expression=(loc,)))
                 continue

@@ -37,7 +37,8 @@ def search_parameters() -> list[dict[str, Any]]:
 def expander(terminology: Terminology) -> Any:
     def expand(raw: str) -> list[tuple[str, str]]:
         if not terminology.knows_valueset(raw):
-            raise BadRequest(f"Unknown ValueSet {raw} for :in / :not-in", f"Không biết ValueSet {raw} cho :in / :not-in")
+            raise BadRequest(f"Unknown ValueSet {raw} for :in / :not-in",
+                             f"Không biết ValueSet {raw} cho :in / :not-in")
         return terminology.codes_of(raw)
 
     return expand

@@ -145,10 +145,7 @@ def _token(found: Any, value: str) -> bool:
             candidates = [(found.get("system"), found["code"])]
         elif "value" in found:
             candidates = [(found.get("system"), found["value"])]
-    for s, c in candidates:
-        if (not sep or system == (s or "")) and (code == "" or c == code):
-            return True
-    return False
+    return any((not sep or system == (s or "")) and (code == "" or c == code) for s, c in candidates)
 
 
 class OverlayRepository:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import Issue
-from fhir_server.profiles.compiler import Constraint, Context
+from fhir_server.profiles.compiler import Constraint, Context, RuleFn
 
 if TYPE_CHECKING:
     from fhir_server.profiles.validator import ProfileValidator
@@ -51,7 +51,8 @@ SHAPES: dict[str, tuple[re.Pattern[str], str, str]] = {
 
 
 def _services(ctx: Context) -> ProfileValidator:
-    return ctx.services  # type: ignore[no-any-return]
+    services: ProfileValidator = ctx.services
+    return services
 
 
 def cccd_digits_issue(cccd: str, birth: str | None, gender: str | None, loc: str) -> Issue | None:
@@ -193,7 +194,7 @@ def circular30_remote_treatment(ctx: Context, value: Any, loc: str, c: Constrain
     return out
 
 
-RULES = {
+RULES: dict[str, RuleFn] = {
     "cccd-birth-sex": cccd_birth_sex,
     "prescription-facility-prefix": prescription_facility_prefix,
     "child-under-72-months": child_under_72_months,
