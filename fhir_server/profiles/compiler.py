@@ -20,6 +20,7 @@ from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.models import models
 
 from fhir_server.errors import Issue
+from fhir_server.profiles.fhirpath import Unsupported, compile_fast
 from fhir_server.profiles.terminology import Terminology
 
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -98,11 +99,27 @@ def _compile_constraint(c: dict[str, Any]) -> Constraint:
     rule = next((e.get("valueCode") for e in c.get("extension", []) if e.get("url", "").endswith(SERVER_RULE_SUFFIX)),
                 None)
     expression = c.get("expression", "")
-    fn = None if rule else fhirpath_compile(expression, model=models["r4"])
+    fn = None if rule else _evaluator(expression)
     m = _FIRST_NAME.match(expression)
     focus = m.group(1) if m and m.group(1) not in ("true", "false", "iif", "exists", "empty") else None
     return Constraint(key=c["key"], severity=c.get("severity", "error"), en=str(c.get("human", "")),
                       vi=_translation(c), expression=expression, fn=fn, rule=rule, focus=focus)
+
+
+def _evaluator(expression: str) -> Callable[[Any, dict[str, Any]], list[Any]]:
+    """The compiled fast path when the expression fits it, fhirpathpy otherwise (or when the data needs it)."""
+    slow = fhirpath_compile(expression, model=models["r4"])
+    fast = compile_fast(expression)
+    if fast is None:
+        return lambda node, env: list(slow(node, env))
+
+    def run(node: Any, env: dict[str, Any]) -> list[Any]:
+        try:
+            return fast(node, env)
+        except Unsupported:
+            return list(slow(node, env))
+
+    return run
 
 
 def _segments(element_id: str) -> list[tuple[str, str | None]]:
