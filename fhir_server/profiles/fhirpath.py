@@ -258,7 +258,7 @@ def _each(base: Fn, crit: Fn, items: list[Any], env: dict[str, Any]) -> list[tup
     return [(x, _truth(crit([x], env))) for x in base(items, env)]
 
 
-def _function(name: str, base: Fn, args: list[Fn]) -> Fn:  # noqa: C901 - one table of functions
+def _function(name: str, base: Fn, args: list[Fn]) -> Fn:
     n = len(args)
     if name == "where" and n == 1:
         return lambda items, env: [x for x, ok in _each(base, args[0], items, env) if ok is True]
