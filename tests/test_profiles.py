@@ -155,10 +155,15 @@ def test_validate_instance_and_update_mode(client: Any) -> None:
     stored = client.get(f"/fhir/Patient/{pid}/$validate").get_json()
     assert stored["issue"][0]["severity"] == "information"
     no_id = fixture("Patient-valid.json")
-    out = client.post("/fhir/Patient/$validate?mode=update", json=no_id, headers={"Content-Type": FHIR_JSON}).get_json()
+    out = client.post(f"/fhir/Patient/{pid}/$validate?mode=update", json=no_id,
+                      headers={"Content-Type": FHIR_JSON}).get_json()
     assert issues_at(out, "Patient.id")
-    bad = client.post("/fhir/Patient/$validate?mode=bogus", json=no_id, headers={"Content-Type": FHIR_JSON})
-    assert bad.status_code == 400
+    same = client.post(f"/fhir/Patient/{pid}/$validate?mode=update", json={**no_id, "id": pid},
+                       headers={"Content-Type": FHIR_JSON}).get_json()
+    assert same["issue"][0]["severity"] == "information"
+    for mode in ("update", "delete", "bogus"):  # update and delete are instance-level only (R4)
+        bad = client.post(f"/fhir/Patient/$validate?mode={mode}", json=no_id, headers={"Content-Type": FHIR_JSON})
+        assert bad.status_code == 400
 
 
 def test_issued_prescription_is_not_modified_in_place(client: Any) -> None:

@@ -43,10 +43,10 @@ def validate(svc: FhirService, req: FhirRequest) -> FhirResponse:
     resource = first(inputs, "resource")
     validator = getattr(svc, "profile_validator", None)
     issues: list[Issue] = []
+    if mode in ("update", "delete") and req.res_id is None:  # R4: instance level only
+        raise BadRequest(f"mode={mode} needs an instance: [type]/[id]/$validate",
+                         f"mode={mode} cần một tài nguyên cụ thể: [type]/[id]/$validate", expression="mode")
     if mode == "delete":
-        if req.res_id is None:
-            raise BadRequest("mode=delete needs an instance: [type]/[id]/$validate",
-                             "mode=delete cần một tài nguyên cụ thể: [type]/[id]/$validate", expression="mode")
         current = _stored(svc, req.res_type, req.res_id)
         if validator is not None:
             issues = validator.delete_issues(current, req.res_type)
@@ -62,10 +62,11 @@ def validate(svc: FhirService, req: FhirRequest) -> FhirResponse:
                                 vi=f"resourceType '{resource.get('resourceType')}' không khớp {req.res_type}",
                                 code="structure", expression=("resourceType",)))
         else:
-            if mode == "update" and not resource.get("id"):
-                issues.append(Issue(en="mode=update: the resource needs an id", vi="mode=update: tài nguyên cần có id",
+            if mode == "update" and resource.get("id") != req.res_id:
+                issues.append(Issue(en=f"mode=update: the resource needs the id {req.res_id} of the URL",
+                                    vi=f"mode=update: tài nguyên cần có id {req.res_id} như trong URL",
                                     code="required", expression=(f"{req.res_type}.id",)))
-            if req.res_id is not None and resource.get("id") not in (None, req.res_id):
+            elif req.res_id is not None and resource.get("id") not in (None, req.res_id):
                 issues.append(Issue(en=f"The id differs from the URL id {req.res_id}",
                                     vi=f"Id khác với id trong URL {req.res_id}", code="invalid",
                                     expression=(f"{req.res_type}.id",)))
