@@ -46,7 +46,7 @@ def validate(svc: FhirService, req: FhirRequest) -> FhirResponse:
     if mode in ("update", "delete") and req.res_id is None:  # R4: instance level only
         raise BadRequest(f"mode={mode} needs an instance: [type]/[id]/$validate",
                          f"mode={mode} cần một tài nguyên cụ thể: [type]/[id]/$validate", expression="mode")
-    if mode == "delete":
+    if mode == "delete" and req.res_id is not None:
         current = _stored(svc, req.res_type, req.res_id)
         if validator is not None:
             issues = validator.delete_issues(current, req.res_type)
