@@ -76,6 +76,8 @@ def test_own_definitions_are_read_only(client: Any) -> None:
     sd = client.get("/fhir/StructureDefinition/vn-patient").get_json()
     resp = client.put("/fhir/StructureDefinition/vn-patient", json=sd, headers={"Content-Type": FHIR_JSON})
     assert resp.status_code == 405
+    assert client.delete("/fhir/StructureDefinition/vn-patient").status_code == 405
+    assert client.get("/fhir/StructureDefinition/vn-patient").status_code == 200
     vs = {"resourceType": "ValueSet", "status": "active", "url": f"{BASE}/ValueSet/ethnicity"}
     assert client.post("/fhir/ValueSet", json=vs, headers={"Content-Type": FHIR_JSON}).status_code == 405
     other = {"resourceType": "ValueSet", "status": "active", "url": "http://example.org/fhir/ValueSet/mine"}

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,33 @@ class OverlayRepository:
         own = self._store.get(res_type, res_id)
         return own if own is not None else self._inner.read(res_type, res_id, *args, **kwargs)
 
+    @contextmanager
+    def unit_of_work(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        with self._inner.unit_of_work(*args, **kwargs) as uow:
+            yield _GuardedUnitOfWork(uow, self._store)
+
     def vread(self, res_type: str, res_id: str, version: int, *args: Any, **kwargs: Any) -> StoredResource | None:
         own = self._store.get(res_type, res_id)
         if own is not None:
             return own if version == 1 else None
         return self._inner.vread(res_type, res_id, version, *args, **kwargs)
+
+
+class _GuardedUnitOfWork:
+    """A unit of work that refuses to delete one of the server's own definitions."""
+
+    def __init__(self, inner: Any, store: ConformanceStore) -> None:
+        self._inner = inner
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def delete(self, res_type: str, res_id: str, *args: Any, **kwargs: Any) -> Any:
+        if self._store.get(res_type, res_id) is not None:
+            raise MethodNotAllowed(f"{res_type}/{res_id} is one of the server's own definitions and is read-only",
+                                   f"{res_type}/{res_id} là định nghĩa của máy chủ, chỉ được đọc")
+        return self._inner.delete(res_type, res_id, *args, **kwargs)
 
 
 class OverlaySearch:
