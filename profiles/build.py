@@ -395,7 +395,7 @@ profile("vn-consultation-minutes", "Composition", "Biên bản hội chẩn từ
                 inv("vn-cm-5", "The conclusion section lists the diagnosis as Condition entries",
                     "Mục kết luận phải liệt kê chẩn đoán (Condition)",
                     f"section.where(code.coding.where(system='{SECTION}' and code='conclusion').exists())"
-                    ".all(entry.where(reference.startsWith('Condition/') or reference.startsWith('#')).exists())"),
+                    ".all(entry.where(reference.matches('(^|/)Condition/[A-Za-z0-9.-]+$|^#|^urn:uuid:')).exists())"),
                 inv("vn-cm-6", "The date carries a time zone", "Thời điểm lập biên bản phải có múi giờ",
                     "date.toString().matches('T.*(Z|[+-][0-9]{2}:[0-9]{2})$')"),
                 inv("vn-cm-7", "Section narrative status is generated or additional",
