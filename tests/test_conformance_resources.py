@@ -147,3 +147,11 @@ def test_committed_definitions_match_the_authoring_script() -> None:
     for od in OPERATION_DEFINITIONS:
         res = operation_definition(od)
         assert json.loads((PROFILES / f"OperationDefinition-{res['id']}.json").read_text(encoding="utf-8")) == res
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PROFILES.glob("*-*.json")))
+def test_conformance_resources_are_valid_r4(name: str) -> None:
+    from fhir_server.validation.structure import structure_issues
+
+    resource = json.loads((PROFILES / name).read_text(encoding="utf-8"))
+    assert structure_issues(resource, resource["resourceType"]) == []
