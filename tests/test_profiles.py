@@ -180,9 +180,39 @@ def test_issued_prescription_is_not_modified_in_place(client: Any) -> None:
     # A status change (cancel) is allowed; deleting an issued one is reported by $validate mode=delete.
     delete_check = client.get(f"/fhir/MedicationRequest/{rid}/$validate?mode=delete").get_json()
     assert delete_check["issue"][0]["severity"] == "error"
+    refused = client.delete(f"/fhir/MedicationRequest/{rid}", headers={"Accept-Language": "vi"})
+    assert refused.status_code == 422
+    assert "không được xóa đơn thuốc" in refused.get_json()["issue"][0]["details"]["text"]
     cancelled = {**created, "status": "cancelled"}
     assert client.put(f"/fhir/MedicationRequest/{rid}", json=cancelled,
                       headers={"Content-Type": FHIR_JSON}).status_code == 200
+
+
+def test_transaction_rules_see_resources_written_earlier_in_it(client: Any) -> None:
+    """The prescriber's facility is looked up inside the transaction that creates it."""
+    org = {"resourceType": "Organization", "meta": {"profile": [SD + "vn-organization"]}, "name": "Phòng khám giả lập",
+           "identifier": [{"system": "http://fhir.vntelehealth.org/r4/sid/facility-code", "value": "79999"}],
+           "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                                 "code": "prov"}]}]}
+    role = {"resourceType": "PractitionerRole", "meta": {"profile": [SD + "vn-practitioner-role"]},
+            "practitioner": {"reference": "Practitioner/prac-bm-tran-minh-khoa"},
+            "organization": {"reference": "urn:uuid:0b7a6f0e-0000-4000-8000-000000000001"}}
+    rx = fixture("MedicationRequest-valid.json")
+    rx["identifier"][0]["value"] = "79999" + rx["identifier"][0]["value"][5:]
+    rx["requester"] = {"reference": "urn:uuid:0b7a6f0e-0000-4000-8000-000000000002"}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0b7a6f0e-0000-4000-8000-000000000001", "resource": org,
+         "request": {"method": "POST", "url": "Organization"}},
+        {"fullUrl": "urn:uuid:0b7a6f0e-0000-4000-8000-000000000002", "resource": role,
+         "request": {"method": "POST", "url": "PractitionerRole"}},
+        {"resource": rx, "request": {"method": "POST", "url": "MedicationRequest"}}]}
+    resp = client.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert resp.status_code == 200, resp.get_json()
+    rx["identifier"][0]["value"] = "01001" + rx["identifier"][0]["value"][5:]
+    wrong = client.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON, "Accept-Language": "vi"})
+    assert wrong.status_code == 422
+    assert any("Bundle.entry[2].resource.identifier[0].value" in i.get("expression", [])
+               for i in wrong.get_json()["issue"])
 
 
 def test_draft_prescription_may_be_edited(client: Any) -> None:

@@ -58,5 +58,5 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     search.expander = expander(terminology)
     if hasattr(search, "add_parameters"):
         search.add_parameters(search_parameters())
-    svc.repo = OverlayRepository(repo, store)
+    svc.repo = OverlayRepository(repo, store, delete_check=validator.delete_issues)
     svc.search = OverlaySearch(search, store)

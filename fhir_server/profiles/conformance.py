@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from fhir_server.errors import MethodNotAllowed
+from fhir_server.errors import Issue, MethodNotAllowed, Unprocessable
 from fhir_server.search.api import SearchRequest, SearchResult
 from fhir_server.search.query import split_values
 from fhir_server.storage.repository import StoredResource
 from terminology import loader
+
+#: The unit of work open in this context (a transaction Bundle, an update): rules that read referenced
+#: resources read through it, so they see what the same transaction wrote before.
+ACTIVE_UNIT_OF_WORK: ContextVar[Any] = ContextVar("active_unit_of_work", default=None)
+DeleteCheck = Callable[[dict[str, Any], str], list[Issue]]
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent.parent / "profiles"
 CONFORMANCE_TYPES = ("StructureDefinition", "SearchParameter", "OperationDefinition", "CodeSystem", "ValueSet")
@@ -150,11 +156,13 @@ def _token(found: Any, value: str) -> bool:
 
 
 class OverlayRepository:
-    """The repository, with the server's own conformance resources readable by id."""
+    """The repository, with the server's own conformance resources readable by id (and not deletable), the open
+    unit of work published in ``ACTIVE_UNIT_OF_WORK``, and deletes checked by the profiles (issued prescriptions)."""
 
-    def __init__(self, inner: Any, store: ConformanceStore) -> None:
+    def __init__(self, inner: Any, store: ConformanceStore, delete_check: DeleteCheck | None = None) -> None:
         self._inner = inner
         self._store = store
+        self._delete_check = delete_check
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -166,7 +174,12 @@ class OverlayRepository:
     @contextmanager
     def unit_of_work(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         with self._inner.unit_of_work(*args, **kwargs) as uow:
-            yield _GuardedUnitOfWork(uow, self._store)
+            guarded = _GuardedUnitOfWork(uow, self._store, self._delete_check)
+            token = ACTIVE_UNIT_OF_WORK.set(guarded)
+            try:
+                yield guarded
+            finally:
+                ACTIVE_UNIT_OF_WORK.reset(token)
 
     def vread(self, res_type: str, res_id: str, version: int, *args: Any, **kwargs: Any) -> StoredResource | None:
         own = self._store.get(res_type, res_id)
@@ -178,9 +191,10 @@ class OverlayRepository:
 class _GuardedUnitOfWork:
     """A unit of work that refuses to delete one of the server's own definitions."""
 
-    def __init__(self, inner: Any, store: ConformanceStore) -> None:
+    def __init__(self, inner: Any, store: ConformanceStore, delete_check: DeleteCheck | None = None) -> None:
         self._inner = inner
         self._store = store
+        self._delete_check = delete_check
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -189,6 +203,13 @@ class _GuardedUnitOfWork:
         if self._store.get(res_type, res_id) is not None:
             raise MethodNotAllowed(f"{res_type}/{res_id} is one of the server's own definitions and is read-only",
                                    f"{res_type}/{res_id} là định nghĩa của máy chủ, chỉ được đọc")
+        if self._delete_check is not None:
+            current = self._inner.read(res_type, res_id)
+            if current is not None and not current.deleted and current.content:
+                errors = [i for i in self._delete_check(orjson.loads(current.content), res_type)
+                          if i.severity in ("error", "fatal")]
+                if errors:
+                    raise Unprocessable(errors[0].en, errors[0].vi, issues=errors)
         return self._inner.delete(res_type, res_id, *args, **kwargs)
 
 

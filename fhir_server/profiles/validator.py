@@ -24,6 +24,7 @@ import orjson
 
 from fhir_server.errors import Issue, Unprocessable
 from fhir_server.profiles.compiler import CompiledProfile, Context, Walker, compile_profile
+from fhir_server.profiles.conformance import ACTIVE_UNIT_OF_WORK
 from fhir_server.profiles.rules import RULES, identifier_issues
 from fhir_server.profiles.terminology import Terminology
 from terminology.loader import CANONICAL_BASE
@@ -85,10 +86,12 @@ class ProfileValidator:
 
     def read(self, res_type: str, res_id: str) -> dict[str, Any] | None:
         """A current resource from the repository (for rules that look at referenced resources)."""
-        if self.repo is None:
+        uow = ACTIVE_UNIT_OF_WORK.get()
+        source = uow if uow is not None else self.repo
+        if source is None:
             return None
         try:
-            stored = self.repo.read(res_type, res_id)
+            stored = source.read(res_type, res_id)
         except Exception:
             return None
         if stored is None or stored.deleted or stored.content is None:
