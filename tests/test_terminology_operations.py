@@ -68,6 +68,12 @@ def test_expand_filter_matches_names_with_nguyen(client: Any) -> None:
                                                         {"name": "filter", "valueString": "Kinh"}]}
     assert codes(client.post("/fhir/ValueSet/$expand", json=body, headers={"Content-Type": FHIR_JSON})
                  .get_json()) == ["01"]
+    names = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{"system": "urn:test:names",
+             "concept": [{"code": "a", "display": "Nguyễn Thị Ánh"}, {"code": "b", "display": "Trần Văn Đức"}]}]}}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": names},
+                                                        {"name": "filter", "valueString": "nguyen"}]}
+    found = client.post("/fhir/ValueSet/$expand", json=body, headers={"Content-Type": FHIR_JSON}).get_json()
+    assert found["expansion"]["contains"] == [{"system": "urn:test:names", "code": "a", "display": "Nguyễn Thị Ánh"}]
     from fhir_server.profiles.terminology import Terminology
 
     term = Terminology([

@@ -63,14 +63,16 @@ def _display(c: Concept, language: str | None) -> str:
 def expand(svc: FhirService, req: FhirRequest) -> FhirResponse:
     inputs = operation_inputs(req)
     term = _terminology(svc)
-    url = _valueset_url(svc, req, inputs, term)
+    given = first(inputs, "valueSet")
+    inline = isinstance(given, dict) and given.get("compose") and req.res_id is None and first(inputs, "url") is None
+    url = "" if inline else _valueset_url(svc, req, inputs, term)
     text = first(inputs, "filter")
     offset = integer(inputs, "offset", 0) or 0
     count = integer(inputs, "count")
     language = first(inputs, "displayLanguage")
     designations = str(first(inputs, "includeDesignations")).lower() == "true"
     active_only = str(first(inputs, "activeOnly")).lower() == "true"
-    concepts = term.expand(url, text)
+    concepts = term.expand_resource(given, text) if inline else term.expand(url, text)
     if active_only:
         concepts = [c for c in concepts if not c.inactive]
     total = len(concepts)
@@ -95,7 +97,8 @@ def expand(svc: FhirService, req: FhirRequest) -> FhirResponse:
     parameters.append({"name": "offset", "valueInteger": offset})
     if language:
         parameters.append({"name": "displayLanguage", "valueCode": str(language)})
-    vs = {k: v for k, v in term.valuesets[url].items() if k not in ("compose", "text")}
+    source = given if inline else term.valuesets[url]
+    vs = {k: v for k, v in source.items() if k not in ("compose", "text")}
     vs["expansion"] = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),

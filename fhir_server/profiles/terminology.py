@@ -153,6 +153,19 @@ class Terminology:
             selected = [c for c in (selected if selected is not None else members) if (c.system, c.code) in keys]
         return selected or []
 
+    def expand_resource(self, vs: dict[str, Any], text_filter: str | None = None) -> list[Concept]:
+        """Expand a ValueSet given in the request (not stored): its compose over the known CodeSystems."""
+        compose = vs.get("compose") or {}
+        included: dict[tuple[str, str], Concept] = {}
+        for inc in compose.get("include", []):
+            for c in self._select(inc, ()):
+                included.setdefault((c.system, c.code), c)
+        for exc in compose.get("exclude", []):
+            for c in self._select(exc, ()):
+                included.pop((c.system, c.code), None)
+        concepts = list(included.values())
+        return [c for c in concepts if c.matches(text_filter)] if text_filter else concepts
+
     def contains(self, vs_url: str, system: str | None, code: str) -> bool:
         members = self._members.get(vs_url.split("|")[0])
         if members is None:
