@@ -168,6 +168,10 @@ NAME_RULE = inv("vn-name-1", "name.text is the full name in Vietnamese order: it
                 "name.all(family.exists() implies text.startsWith(family))", severity="warning")
 CCCD_FORMAT = inv("vn-cccd-1", "CCCD (personal identification number) is 12 digits",
                   "Số CCCD (số định danh cá nhân) gồm 12 chữ số", "value.matches('^[0-9]{12}$')")
+CCCD_BIRTH = inv("vn-cccd-2", "CCCD digits 4–6 must match the birth date and sex (century/sex digit and year)",
+                 "Chữ số 4–6 của CCCD phải khớp ngày sinh và giới tính (mã thế kỷ/giới tính và năm sinh)",
+                 "value.substring(3, 1) = 2 × (century of %resource.birthDate − 19) + (1 if female) and "
+                 "value.substring(4, 2) = year of %resource.birthDate mod 100", rule="cccd-birth-sex")
 profile("vn-practitioner", "Practitioner", "Người hành nghề (VN Telehealth Practitioner)",
         "Người hành nghề KCB: họ tên (name.text bắt buộc), số chứng chỉ/giấy phép hành nghề, CCCD, trình độ "
         "chuyên môn (BS CK I/II, ThS.BS, TS.BS …).",
@@ -176,7 +180,7 @@ profile("vn-practitioner", "Practitioner", "Người hành nghề (VN Telehealth
             el("Practitioner", constraint=[NAME_RULE]),
             el("Practitioner.identifier", slicing=slicing()),
             *ident_slice("Practitioner", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number",
-                        [CCCD_FORMAT]),
+                        [CCCD_FORMAT, CCCD_BIRTH]),
             *ident_slice("Practitioner", "licence", LICENSE, 0, "*",
                          "Số chứng chỉ / giấy phép hành nghề (no fixed national format)"),
             el("Practitioner.name", min=1),
@@ -211,11 +215,7 @@ profile("vn-patient", "Patient", "Người bệnh (VN Telehealth Patient)",
                binding=bind("ethnicity")),
             el("Patient.identifier", slicing=slicing()),
             *ident_slice("Patient", "cccd", NATIONAL_ID, 0, "1", "Số CCCD / personal identification number", [
-                CCCD_FORMAT,
-                inv("vn-cccd-2", "CCCD digits 4–6 must match the birth date and sex (century/sex digit and year)",
-                    "Chữ số 4–6 của CCCD phải khớp ngày sinh và giới tính (mã thế kỷ/giới tính và năm sinh)",
-                    "value.substring(3, 1) = 2 × (century of %resource.birthDate − 20) + (1 if female) and "
-                    "value.substring(4, 2) = year of %resource.birthDate mod 100", rule="cccd-birth-sex")]),
+                CCCD_FORMAT, CCCD_BIRTH]),
             *ident_slice("Patient", "bhyt", INSURANCE, 0, "1", "Mã thẻ BHYT / health-insurance card number", [
                 inv("vn-bhyt-1", "BHYT card number: 2 letters + benefit level 1–5 + 2-digit province + 10 digits",
                     "Mã thẻ BHYT: 2 chữ cái + mức hưởng 1–5 + 2 chữ số mã tỉnh + 10 chữ số",

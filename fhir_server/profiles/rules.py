@@ -233,7 +233,7 @@ def identifier_issues(resource: dict[str, Any], res_type: str, validator: Profil
         if not shape[0].match(value):
             out.append(Issue(en=f"{shape[1]} ('{value}')", vi=f"{shape[2]} ('{value}')", code="value",
                              expression=(f"{loc}.value",)))
-        elif ident["system"] == NATIONAL_ID and res_type == "Patient":
+        elif ident["system"] == NATIONAL_ID and res_type in ("Patient", "Practitioner"):
             issue = cccd_digits_issue(value, resource.get("birthDate"), resource.get("gender"), loc)
             if issue:
                 out.append(issue)
