@@ -6,7 +6,7 @@ PORT ?= 8080
 WORKERS ?= 2
 export FHIR_DATABASE_URL ?= sqlite:///var/fhir.sqlite3
 
-.PHONY: install run serve demo test lint typecheck bench clean
+.PHONY: install run serve demo test lint typecheck bench clean package
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+# The NPM-style FHIR package of our profiles and terminology (dist/vn.telehealth.fhir-<version>.tgz).
+package: install
+	$(PY) -m profiles.package
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from fhir_server.storage.tables import metadata
 # Components that extend the service (profiles, terminology, signatures, reports): each
 # module has `install(svc, settings, engine)`, called once at start-up.
 COMPONENT_INSTALLERS: list[str] = [
+    "fhir_server.profiles.component",
     "fhir_server.signatures.server",
 ]
 

@@ -150,7 +150,7 @@ def test_facility_codes_only_where_known() -> None:
 
 
 def test_the_eleven_specialists() -> None:
-    practitioners = of_type("Practitioner")
+    practitioners = [p for p in of_type("Practitioner") if p["meta"]["tag"][0]["code"] == "seed"]
     assert len(practitioners) == 11
     assert all(p["meta"]["source"] == SEED_001 for p in practitioners)
     for p in practitioners:
@@ -158,6 +158,8 @@ def test_the_eleven_specialists() -> None:
         assert name["text"] == " ".join([name["family"], *name["given"]])
         assert p["qualification"][0]["code"]["coding"][0]["code"] in ("BSCK2", "THS-BS")
     roles = [r for r in of_type("PractitionerRole") if r["meta"]["tag"][0]["code"] == "seed"]
+    synthetic = [p for p in of_type("Practitioner") if p["meta"]["tag"][0]["code"] == "synthetic"]
+    assert all(p["id"].startswith(("prac-bm-", "prac-kt-")) for p in synthetic)
     assert {r["practitioner"]["reference"] for r in roles} == {f"Practitioner/{p['id']}" for p in practitioners}
     assert all(r["specialty"] for r in roles)
 
@@ -182,17 +184,50 @@ def cccd_ok(cccd: str, birth: str, gender: str) -> bool:
 
 def test_synthetic_patients_have_consistent_identifiers() -> None:
     patients = of_type("Patient")
-    assert len(patients) == 2
+    assert len(patients) == 22
     for p in patients:
         ids = {i["system"]: i["value"] for i in p["identifier"]}
         assert cccd_ok(ids[f"{MOH}/sid/national_id"], p["birthDate"], p["gender"])
         assert re.fullmatch(r"[A-Z]{2}[1-5]\d{2}\d{10}", ids[f"{MOH}/sid/insurance_number"])
         assert p["name"][0]["text"]
-    assert len(of_type("Appointment")) == 2
+    assert len(of_type("Appointment")) == 8
     for a in of_type("Appointment"):
         for s in a["slot"]:
             assert RESOURCES[s["reference"]]["status"] == "busy"
             assert RESOURCES[s["reference"]]["start"] == a["start"]
+
+
+PROFILED = {"Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole", "Patient", "Schedule",
+            "Slot",
+            "Appointment", "Encounter", "MedicationRequest", "Composition"}
+
+
+def test_every_profiled_resource_claims_its_profile() -> None:
+    for key, r in RESOURCES.items():
+        if r["resourceType"] in PROFILED:
+            assert len(r["meta"]["profile"]) == 1 and r["meta"]["profile"][0].startswith(
+                f"{CANONICAL_BASE}/StructureDefinition/vn-"), key
+
+
+def test_synthetic_visits_follow_the_telehealth_rules() -> None:
+    from fhir_server.profiles.terminology import default_terminology
+
+    term = default_terminology()
+    circular30 = f"{CANONICAL_BASE}/ValueSet/circular30-remote-treatment"
+    encounters = of_type("Encounter")
+    assert len(encounters) == 9 and all(e["class"]["code"] == "VR" for e in encounters)
+    for e in encounters:
+        if e["type"][0]["coding"][0]["code"] == "examination":
+            assert all(term.contains(circular30, c["system"], c["code"]) for r in e["reasonCode"] for c in r["coding"])
+    prescriptions = of_type("MedicationRequest")
+    assert len(prescriptions) == 5
+    for rx in prescriptions:
+        code = rx["identifier"][0]["value"]
+        assert re.fullmatch(r"01001[0-9a-z]{7}-c", code)  # Bạch Mai's facility code (requester's facility)
+        assert RESOURCES[rx["requester"]["reference"]]["organization"]["reference"] == "Organization/org-bach-mai"
+    children = [rx for rx in prescriptions if rx.get("extension")]
+    assert len(children) == 1 and RESOURCES[children[0]["subject"]["reference"]]["birthDate"] >= "2020-12-07"
+    assert len(of_type("Composition")) == 1
 
 
 def test_demo_loads_through_the_server(app: Any) -> None:
@@ -202,3 +237,25 @@ def test_demo_loads_through_the_server(app: Any) -> None:
     client = app.test_client()
     bundle = client.get("/fhir/Organization?name=tram y te&_count=100").get_json()
     assert bundle["total"] == 15  # the pilot communes of seed 003, section 2.3
+    assert client.get("/fhir/Organization?tier=commune&_summary=count").get_json()["total"] == 15
+    assert client.get("/fhir/Patient?province=51&_summary=count").get_json()["total"] == 10
+
+
+def test_demo_follows_every_profile_when_all_are_enforced(tmp_path: Any) -> None:
+    """Every demo resource passes its profile: validate each against it (no database needed)."""
+    from fhir_server.profiles.terminology import default_terminology
+    from fhir_server.profiles.validator import ProfileValidator, compiled_profiles
+
+    class Store:
+        def read(self, res_type: str, res_id: str) -> Any:
+            import orjson
+
+            from fhir_server.storage.repository import StoredResource
+
+            r = RESOURCES.get(f"{res_type}/{res_id}")
+            return None if r is None else StoredResource(res_type, res_id, 1, "", False, orjson.dumps(r).decode())
+
+    validator = ProfileValidator(compiled_profiles(), default_terminology(), repo=Store())
+    for key, r in RESOURCES.items():
+        errors = [i for i in validator.issues(r, r["resourceType"]) if i.severity == "error"]
+        assert errors == [], (key, errors)

@@ -170,10 +170,10 @@ def test_reference_with_resolve_type_filter(schedule: Any) -> None:
 # -- uri, quantity, composite, missing --------------------------------------------------
 def test_uri_exact_and_below(client: Any) -> None:
     make(client, {"resourceType": "ValueSet", "id": "vs1", "status": "active",
-                  "url": "http://fhir.vntelehealth.org/r4/ValueSet/ethnicity"})
-    assert ids(client, "ValueSet?url=http://fhir.vntelehealth.org/r4/ValueSet/ethnicity") == ["vs1"]
-    assert ids(client, "ValueSet?url:below=http://fhir.vntelehealth.org/r4") == ["vs1"]
-    assert ids(client, "ValueSet?url=http://fhir.vntelehealth.org/r4") == []
+                  "url": "http://example.org/fhir/r4/ValueSet/ethnicity"})
+    assert ids(client, "ValueSet?url=http://example.org/fhir/r4/ValueSet/ethnicity") == ["vs1"]
+    assert ids(client, "ValueSet?url:below=http://example.org/fhir/r4") == ["vs1"]
+    assert ids(client, "ValueSet?url=http://example.org/fhir/r4") == []
 
 
 def test_quantity_with_prefix_and_unit(client: Any) -> None:

@@ -463,6 +463,282 @@ def build() -> dict[str, Res]:
         },
     ]
     out["06-patients-appointments.json"] = put(pats + appts)
+    out.update(generated())
+    for bundle in out.values():
+        for entry in bundle["entry"]:
+            r = entry["resource"]
+            if r["resourceType"] in PROFILE_OF:
+                r["meta"] = {"profile": [SD + PROFILE_OF[r["resourceType"]]], **r["meta"]}
+    return out
+
+
+PROFILE_OF = {"Organization": "vn-organization", "OrganizationAffiliation": "vn-organization-affiliation",
+              "Practitioner": "vn-practitioner", "PractitionerRole": "vn-practitioner-role", "Patient": "vn-patient",
+              "Schedule": "vn-schedule", "Slot": "vn-slot", "Appointment": "vn-appointment",
+              "Encounter": "vn-encounter", "MedicationRequest": "vn-medication-request",
+              "Composition": "vn-consultation-minutes"}
+MOH_SID = f"{MOH}/sid/"
+PRESCRIPTION_SID = f"{CANONICAL_BASE}/sid/prescription-code"
+V3_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PART_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+DRUG_CODE = f"{CANONICAL_BASE}/sid/national-drug-code"
+DRUG_REG = f"{CANONICAL_BASE}/sid/drug-registration-number"
+ETHNIC = {"01": "Kinh", "02": "Tày", "10": "Gia-rai", "13": "Ba na", "14": "Xơ-Đăng", "27": "Gié Triêng"}
+DISP["ethnicity"] = ETHNIC
+DISP["telehealth-service"].update({"consultation-laboratory": "Hội chẩn xét nghiệm từ xa",
+                                   "consultation-surgery": "Hội chẩn phẫu thuật từ xa"})
+DISP["prescription-kind"] = {"c": "Đơn thuốc thông thường"}
+DISP["consultation-participant-role"] = {"chair": "Chủ trì", "secretary": "Thư ký", "member": "Thành viên"}
+DISP["consultation-minutes-section"] = {"case-summary": "Tóm tắt bệnh án", "discussion": "Diễn biến, kết quả hội chẩn",
+                                        "conclusion": "Kết luận, chẩn đoán", "treatment-plan": "Hướng điều trị"}
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ"]
+MIDDLE = {"male": ["Văn", "Hữu", "Đức", "Minh"], "female": ["Thị", "Ngọc", "Thu", "Minh"]}
+GIVEN = {"male": ["An", "Bình", "Cường", "Dũng", "Hùng", "Khang"],
+         "female": ["Lan", "Mai", "Hoa", "Hương", "Ngân", "Yến"]}
+KT_GIVEN = {"male": ["A Blút", "Y Ngọc", "A Thiên"], "female": ["Y Hiền", "Y Liên", "Y Thuý"]}
+#: Circular 30/2023 rows 1-20 used for the synthetic remote treatments (ICD-10, display)
+TREATED = [("I10", "Tăng huyết áp vô căn (nguyên phát)"), ("E11.9", "Đái tháo đường týp 2 không có biến chứng"),
+           ("M17", "Thoái hóa khớp gối"), ("J00", "Viêm mũi họng cấp (cảm thường)")]
+
+
+def cccd(registration: str, gender: str, birth: str, serial: int) -> str:
+    """Synthetic CCCD following the vietnam.md rule: place (3) + century/sex (1) + year (2) + serial (6)."""
+    year = int(birth[:4])
+    return f"{registration}{2 * (year // 100 - 19) + (1 if gender == 'female' else 0)}{year % 100:02d}{serial:06d}"
+
+
+def generated() -> dict[str, Res]:
+    """Synthetic patients, staff, schedules, appointments, encounters, prescriptions and minutes (fictional)."""
+    import random
+
+    rnd = random.Random(20261201)
+    TZ = "+07:00"
+    out: dict[str, Res] = {}
+    # -------- 07: synthetic staff at Bạch Mai (facility code 01001) and Kon Tum, patients
+    staff: list[Res] = []
+
+    def doctor(pid: str, full: str, qual: str, org_id: str, spec: str, services: list[str]) -> None:
+        parts = full.split()
+        staff.append({"resourceType": "Practitioner", "id": pid, "meta": meta("synthetic"), "active": True,
+                      "identifier": [{"system": MOH_SID + "provider-license-number",
+                                      "value": f"{rnd.randint(1, 999999):06d}/GL-CCHN"}],
+                      "name": [{"use": "official", "text": full, "family": parts[0], "given": parts[1:]}],
+                      "qualification": [{"code": cc("qualification", qual)}]})
+        staff.append({"resourceType": "PractitionerRole", "id": f"prole-{pid[5:]}", "meta": meta("synthetic"),
+                      "extension": [{"url": SD + "telehealth-service", "valueCoding": coding("telehealth-service", x)}
+                                    for x in services],
+                      "active": True, "practitioner": {"reference": f"Practitioner/{pid}"},
+                      "organization": {"reference": f"Organization/{org_id}"},
+                      "code": [{"coding": [{"system": HL7_ROLE, "code": "doctor", "display": "Doctor"}]}],
+                      "specialty": [cc("specialty", spec)]})
+
+    DISP["qualification"].update({"BS": "Bác sĩ", "TS-BS": "Tiến sĩ, bác sĩ (TS.BS)", "BSCK1":
+                                  "Bác sĩ chuyên khoa cấp I (BS CK I)"})
+    doctor("prac-bm-tran-minh-khoa", "Trần Minh Khoa", "TS-BS", "org-bach-mai", "neurology",
+           ["examination", "consultation", "consultation-general"])
+    doctor("prac-bm-pham-thu-ha", "Phạm Thu Hà", "THS-BS", "org-bach-mai", "gastroenterology",
+           ["examination", "consultation-general"])
+    doctor("prac-kt-nguyen-van-hung", "Nguyễn Văn Hưng", "BSCK1", "org-bvdk-tinh-kon-tum", "neurology",
+           ["advice", "examination", "consultation-general"])
+    doctor("prac-kt-y-lien", "Y Liên", "BS", "org-tyt-dak-pek", "neurology", ["advice"])
+    patients: list[Res] = []
+    for n in range(20):
+        kon_tum = n >= 10
+        gender = "female" if n % 2 else "male"
+        birth = f"{rnd.randint(1940, 2005)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        if n == 19:
+            birth = "2023-04-10"  # a child under 72 months in December 2026
+        if kon_tum:
+            eth = rnd.choice(["13", "14", "10", "27", "01"])
+            family = "A" if gender == "male" else "Y"
+            full = rnd.choice(KT_GIVEN[gender]) if eth != "01" else \
+                f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE[gender])} {rnd.choice(GIVEN[gender])}"
+            family = full.split()[0]
+            province, place, card_prov = "51", "062", "62"
+        else:
+            eth = rnd.choice(["01", "01", "01", "02"])
+            full = f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE[gender])} {rnd.choice(GIVEN[gender])}"
+            family = full.split()[0]
+            province, place, card_prov = "75", "075", "75"
+        parts = full.split()
+        pid = f"pat-{n + 1:03d}-{slug(full)}"
+        patients.append({
+            "resourceType": "Patient", "id": pid, "meta": meta("synthetic"),
+            "extension": [{"url": f"{MOH}/StructureDefinition/extension-race",
+                           "valueCodeableConcept": cc("ethnicity", eth)}],
+            "identifier": [
+                {"use": "official", "system": MOH_SID + "national_id",
+                 "value": cccd(place, gender, birth, rnd.randint(1, 999999))},
+                {"system": MOH_SID + "insurance_number",
+                 "value": f"{'TE' if n == 19 else rnd.choice(['GD', 'HN', 'DN'])}{rnd.randint(1, 5)}{card_prov}"
+                          f"{rnd.randint(0, 9999999999):010d}"},
+            ],
+            "active": True,
+            "name": [{"use": "official", "text": full, "family": family, "given": parts[1:] or [family]}],
+            "gender": gender, "birthDate": birth,
+            "address": [dict(address(province, text="Địa chỉ giả lập (fictional address)"), use="home")],
+        })
+    out["07-synthetic-staff-patients.json"] = put(staff + patients)
+
+    # -------- 08: Kon Tum facility schedule, appointments, encounters, prescriptions, minutes
+    res: list[Res] = []
+    res.append({"resourceType": "Schedule", "id": "sched-bvdk-tinh-kon-tum-tele", "meta": meta("synthetic"),
+                "active": True, "serviceType": [cc("telehealth-service", "consultation-general"),
+                                                cc("telehealth-service", "examination")],
+                "actor": [{"reference": "Organization/org-bvdk-tinh-kon-tum"},
+                          {"reference": "Location/loc-vr-bvdk-tinh-kon-tum"}],
+                "planningHorizon": {"start": f"2026-11-30T00:00:00{TZ}", "end": f"2026-12-13T23:59:59{TZ}"},
+                "comment": "Lịch hội chẩn, khám từ xa công khai của BVĐK tỉnh Kon Tum (giả lập)"})
+    kt_patients: list[Res] = patients[10:]
+    for i, p in enumerate(kt_patients[:6]):
+        day = f"2026-12-{1 + i:02d}"
+        slot_id = f"slot-bvdk-tinh-kon-tum-{day.replace('-', '')}-1400"
+        kind = "consultation-general" if i % 2 else "examination"
+        start, end = f"{day}T14:00:00{TZ}", f"{day}T14:30:00{TZ}"
+        res.append({"resourceType": "Slot", "id": slot_id, "meta": meta("synthetic"),
+                    "serviceType": [cc("telehealth-service", kind)],
+                    "appointmentType": {"coding": [coding("telehealth-urgency", "scheduled")]},
+                    "schedule": {"reference": "Schedule/sched-bvdk-tinh-kon-tum-tele"},
+                    "status": "busy", "start": start, "end": end})
+        icd, disp = TREATED[i % len(TREATED)]
+        reason = [{"coding": [{"system": ICD10, "code": icd, "display": disp}]}]
+        station = "org-tyt-dak-pek"
+        aid = f"appt-{p['id'][4:]}"
+        res.append({
+            "resourceType": "Appointment", "id": aid, "meta": meta("synthetic"),
+            "extension": [{"url": SD + "requesting-organization", "valueReference": {"reference":
+                                                                                    f"Organization/{station}"}},
+                          {"url": SD + "virtual-service-address",
+                           "valueUrl": "https://telehealth.example.org/rooms/bvdk-tinh-kon-tum"}],
+            "status": "fulfilled" if i < 4 else "booked",
+            "serviceType": [cc("telehealth-service", kind)],
+            "appointmentType": {"coding": [coding("telehealth-urgency", "scheduled")]},
+            "reasonCode": reason, "start": start, "end": end, "slot": [{"reference": f"Slot/{slot_id}"}],
+            "created": "2026-11-28",
+            "participant": [
+                {"actor": {"reference": f"Patient/{p['id']}"}, "required": "required", "status": "accepted"},
+                {"actor": {"reference": "PractitionerRole/prole-kt-y-lien"}, "required": "required",
+                 "status": "accepted"},
+                {"actor": {"reference": "PractitionerRole/prole-kt-nguyen-van-hung"}, "required": "required",
+                 "status": "accepted"},
+                {"actor": {"reference": "Location/loc-vr-bvdk-tinh-kon-tum"}, "status": "accepted"}],
+        })
+        if i < 4:
+            res.append({
+                "resourceType": "Encounter", "id": f"enc-{p['id'][4:]}", "meta": meta("synthetic"),
+                "extension": [{"url": SD + "requesting-organization",
+                               "valueReference": {"reference": f"Organization/{station}"}}],
+                "status": "finished",
+                "class": {"system": V3_ACT, "code": "VR", "display": "virtual"},
+                "type": [cc("telehealth-service", kind)],
+                "subject": {"reference": f"Patient/{p['id']}"},
+                "participant": [
+                    {"type": [{"coding": [{"system": PART_TYPE, "code": "REF", "display": "referrer"}]}],
+                     "individual": {"reference": "PractitionerRole/prole-kt-y-lien"}},
+                    {"type": [{"coding": [{"system": PART_TYPE, "code": "CON", "display": "consultant"}]}],
+                     "individual": {"reference": "PractitionerRole/prole-kt-nguyen-van-hung"}}],
+                "appointment": [{"reference": f"Appointment/{aid}"}],
+                "period": {"start": start, "end": end}, "reasonCode": reason,
+                "serviceProvider": {"reference": "Organization/org-bvdk-tinh-kon-tum"},
+            })
+    # Remote examinations by Bạch Mai for TTYT Cẩm Mỹ (registered with Bạch Mai in seed 001), with e-prescriptions.
+    dn_patients = patients[:10]
+    rx_patients = [*dn_patients[:4], patients[19]]
+    for i, p in enumerate(rx_patients):
+        child = p is patients[19]
+        icd, disp = ("J00", "Viêm mũi họng cấp (cảm thường)") if child else TREATED[i % len(TREATED)]
+        day = f"2026-12-{7 + i:02d}"
+        eid = f"enc-bm-{p['id'][4:]}"
+        reason = [{"coding": [{"system": ICD10, "code": icd, "display": disp}]}]
+        res.append({
+            "resourceType": "Encounter", "id": eid, "meta": meta("synthetic"),
+            "extension": [{"url": SD + "requesting-organization",
+                           "valueReference": {"reference": "Organization/org-ttyt-cam-my"}}],
+            "status": "finished", "class": {"system": V3_ACT, "code": "VR", "display": "virtual"},
+            "type": [cc("telehealth-service", "examination")], "subject": {"reference": f"Patient/{p['id']}"},
+            "participant": [{"type": [{"coding": [{"system": PART_TYPE, "code": "PPRF",
+                                                   "display": "primary performer"}]}],
+                             "individual": {"reference": "PractitionerRole/prole-bm-tran-minh-khoa"}}],
+            "period": {"start": f"{day}T09:00:00{TZ}", "end": f"{day}T09:20:00{TZ}"}, "reasonCode": reason,
+            "serviceProvider": {"reference": "Organization/org-bach-mai"},
+        })
+        drug = ("Paracetamol 250 mg (gói bột)", "VD-00000-00") if child else \
+            [("Amlodipin 5 mg", "VD-00001-00"), ("Metformin 500 mg", "VD-00002-00"),
+             ("Glucosamin 500 mg", "VD-00003-00"), ("Loratadin 10 mg", "VD-00004-00")][i % 4]
+        code = f"01001{''.join(rnd.choice('0123456789abcdefghijklmnopqrstuvwxyz') for _ in range(7))}-c"
+        days = 5 if child else 30
+        rx: Res = {
+            "resourceType": "MedicationRequest", "id": f"rx-bm-{p['id'][4:]}", "meta": meta("synthetic"),
+            "identifier": [{"system": PRESCRIPTION_SID, "value": code}],
+            "status": "active", "intent": "order",
+            "category": [cc("prescription-kind", "c")],
+            "medicationCodeableConcept": {"coding": [{"system": DRUG_REG, "code": drug[1]}],
+                                          "text": drug[0] + " (thuốc giả lập / fictional registration number)"},
+            "subject": {"reference": f"Patient/{p['id']}"}, "encounter": {"reference": f"Encounter/{eid}"},
+            "authoredOn": f"{day}T09:20:00{TZ}",
+            "requester": {"reference": "PractitionerRole/prole-bm-tran-minh-khoa"},
+            "reasonCode": reason,
+            "dosageInstruction": [{"text": "Ngày uống 1 lần, mỗi lần 1 viên, sau ăn sáng",
+                                   "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                                   "route": {"coding": [{"system": SNOMED, "code": "26643006",
+                                                         "display": "Oral route"}], "text": "Uống"},
+                                   "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "viên"}}]}],
+            "dispenseRequest": {"quantity": {"value": days, "unit": "viên"},
+                                "expectedSupplyDuration": {"value": days, "unit": "ngày", "system": UCUM,
+                                                           "code": "d"}},
+        }
+        if child:
+            rx["extension"] = [{"url": SD + "patient-weight",
+                                "valueQuantity": {"value": 14.5, "unit": "kg", "system": UCUM, "code": "kg"}},
+                               {"url": SD + "accompanying-adult", "valueString": "Mẹ: Hồ Thị Người Nhà (giả lập)"}]
+        res.append(rx)
+    # Consultation minutes (contract C) of the first Kon Tum teleconsultation.
+    p = kt_patients[1]
+    res.append({"resourceType": "Condition", "id": f"cond-{p['id'][4:]}", "meta": meta("synthetic"),
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                               "code": "active"}]},
+                "code": {"coding": [{"system": ICD10, "code": TREATED[1][0], "display": TREATED[1][1]}]},
+                "subject": {"reference": f"Patient/{p['id']}"},
+                "encounter": {"reference": f"Encounter/enc-{p['id'][4:]}"}})
+
+    def section(code: str, text: str, entry: list[Res] | None = None) -> Res:
+        sec: Res = {"title": DISP["consultation-minutes-section"][code],
+                    "code": {"coding": [coding("consultation-minutes-section", code)]},
+                    "text": {"status": "generated",
+                             "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{text}</p></div>'}}
+        if entry:
+            sec["entry"] = entry
+        return sec
+
+    def attester(prac: str, role: str) -> Res:
+        return {"extension": [{"url": SD + "consultation-role",
+                               "valueCoding": coding("consultation-participant-role", role)}],
+                "mode": "legal" if role == "chair" else "professional", "time": f"2026-12-02T15:00:00{TZ}",
+                "party": {"reference": f"Practitioner/{prac}"}}
+
+    res.append({
+        "resourceType": "Composition", "id": f"minutes-{p['id'][4:]}", "meta": meta("synthetic"), "language": "vi",
+        "extension": [{"url": SD + "requesting-organization",
+                       "valueReference": {"reference": "Organization/org-tyt-dak-pek"}}],
+        "status": "final",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4", "display": "Consult note"}],
+                 "text": "Biên bản hội chẩn từ xa"},
+        "category": [{"coding": [coding("telehealth-service", "consultation-general")]}],
+        "subject": {"reference": f"Patient/{p['id']}"}, "encounter": {"reference": f"Encounter/enc-{p['id'][4:]}"},
+        "date": f"2026-12-02T15:00:00{TZ}",
+        "author": [{"reference": "PractitionerRole/prole-kt-nguyen-van-hung"}],
+        "title": "Biên bản hội chẩn từ xa (giả lập)",
+        "attester": [attester("prac-kt-nguyen-van-hung", "chair"), attester("prac-kt-y-lien", "secretary")],
+        "custodian": {"reference": "Organization/org-bvdk-tinh-kon-tum"},
+        "section": [section("case-summary", "Người bệnh đến trạm y tế vì khát nhiều, tiểu nhiều (giả lập)."),
+                    section("discussion", "Trao đổi kết quả đường huyết mao mạch (giả lập)."),
+                    section("conclusion", "Đái tháo đường týp 2 không có biến chứng.",
+                            [{"reference": f"Condition/cond-{p['id'][4:]}"}]),
+                    section("treatment-plan", "Điều trị ngoại trú, tái khám từ xa sau 1 tháng (giả lập).")],
+    })
+    out["08-synthetic-visits-prescriptions.json"] = put(res)
     return out
 
 

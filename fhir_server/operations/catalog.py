@@ -13,6 +13,8 @@ from fhir_server.operations import OperationRegistry
 OPERATION_MODULES: list[str] = [
     "fhir_server.operations.document",
     "fhir_server.operations.signatures",
+    "fhir_server.operations.validate",
+    "fhir_server.operations.terminology",
 ]
 
 
