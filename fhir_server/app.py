@@ -20,6 +20,7 @@ from fhir_server.storage.tables import metadata
 # Components that extend the service (profiles, terminology, signatures, reports): each
 # module has `install(svc, settings, engine)`, called once at start-up.
 COMPONENT_INSTALLERS: list[str] = [
+    "fhir_server.reports",
 ]
 
 
@@ -65,4 +66,9 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     app.extensions["fhir_service"] = svc
     app.register_blueprint(make_blueprint(), url_prefix=settings.base_path)
     register_error_handlers(app)
+    # Browser pages of components (CONTRACTS.md B): a component may expose register_pages(app, svc).
+    for name in COMPONENT_INSTALLERS:
+        register_pages = getattr(importlib.import_module(name), "register_pages", None)
+        if register_pages is not None:
+            register_pages(app, svc)
     return app

@@ -12,6 +12,7 @@ from fhir_server.operations import OperationRegistry
 
 OPERATION_MODULES: list[str] = [
     "fhir_server.operations.document",
+    "fhir_server.reports.operation",
 ]
 
 

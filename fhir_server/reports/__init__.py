@@ -1,0 +1,39 @@
+"""Telehealth activity reports (issue #7): indicators as Measures, computed in SQL over the search index.
+
+`install` registers the two SearchParameters the counts need (Encounter
+`requesting-organization`, `telehealth-cost`) unless the profiles already define them; the
+operation is listed in fhir_server/operations/catalog.py and the dashboard pages in
+fhir_server/reports/web.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SEARCH_PARAMETERS = Path(__file__).resolve().parent / "search-parameters.json"
+
+
+def search_parameters() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = orjson.loads(SEARCH_PARAMETERS.read_bytes())
+    return data
+
+
+def install(svc: Any, settings: Any, engine: Any) -> None:
+    from fhir_server.reports.definitions import load_indicators, load_population
+
+    registry = getattr(svc.search, "registry", None)
+    missing = [d for d in search_parameters()
+               if registry is None or all(registry.get(b, d["code"]) is None for b in d["base"])]
+    if missing and hasattr(svc.search, "add_parameters"):
+        svc.search.add_parameters(missing)
+    load_indicators()
+    load_population()
+
+
+def register_pages(app: Any, svc: Any) -> None:
+    from fhir_server.reports.web import make_blueprint
+
+    app.register_blueprint(make_blueprint(), url_prefix="/dashboard")
