@@ -146,7 +146,7 @@ class Evaluator:
         if m == "cases":
             return Value(count=sum(r.cases for r in rows))
         if m == "sessions":
-            return Value(count=sum(r.appointments + r.unscheduled for r in rows))
+            return Value(count=sum(r.sessions for r in rows))
         if m == "eprescribed":
             return Value(count=sum(r.eprescribed for r in rows))
         if m == "minutes":

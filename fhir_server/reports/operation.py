@@ -24,9 +24,8 @@ from fhir_server.reports.query import (
     OrgInfo,
     Scope,
     affiliations,
-    encounter_groups,
+    groups,
     organizations,
-    participant_groups,
     practitioner_roles,
     reported_reports,
 )
@@ -118,7 +117,7 @@ def _resolve_scope(svc: FhirService, req: FhirRequest, orgs: dict[str, OrgInfo])
             own_org = (principal.organization or "").removeprefix("Organization/")
             if req.res_type != "Organization" or not own_org or organization != own_org:
                 raise _forbidden("A facility may only get its own Organization-level report",
-                                 "Cơ sở chỉ được xem báo cáo của chính cơ sở mình (Organization/[id]/$telehealth-report)")
+                                 "Cơ sở chỉ được xem báo cáo của chính cơ sở mình")
         else:
             raise _forbidden("Reports are for regulators, administrators and facilities",
                              "Báo cáo chỉ dành cho cơ quan quản lý, quản trị viên và cơ sở y tế")
@@ -152,8 +151,7 @@ def build_report(svc: FhirService, req: FhirRequest) -> tuple[Period, ReportScop
         sql_scope = Scope(period.start_us, period.end_us, scope_orgs, svc.boundary(req),
                           tuple(b.start_us for b in buckets[1:]))
         indicators = load_indicators()
-        enc = encounter_groups(conn, sql_scope)
-        parts = participant_groups(conn, sql_scope)
+        enc, parts = groups(conn, sql_scope)
         reported = reported_reports(conn, sql_scope, [i.url for i in indicators
                                                       if any(c.metric == "reported" for _, _, p in i.groups()
                                                              for c in p.values())])

@@ -80,6 +80,16 @@ class Generator:
         self.per_quarter = per_quarter
         self.directory = seed_directory()
         self.orgs = {r["id"]: r for r in self.directory if r["resourceType"] == "Organization"}
+        # Synthetic: the Kon Tum district health centres registered with the provincial hospital
+        # for consultations (seed 003 names the hospital as support but lists no registration).
+        for org in sorted(self.orgs.values(), key=lambda o: o["id"]):
+            if org["id"].startswith("org-ttyt-") and _tier(org) == "district" and org.get("partOf", {}).get(
+                    "reference") == "Organization/org-syt-kon-tum":
+                self.directory.append({
+                    "resourceType": "OrganizationAffiliation", "id": f"aff-syn-{org['id'][4:]}--bvdk-tinh-kon-tum",
+                    "meta": SYNTHETIC, "active": True, "organization": _ref("Organization", "org-bvdk-tinh-kon-tum"),
+                    "participatingOrganization": _ref("Organization", org["id"]),
+                    "code": [{"coding": [{"system": TELEHEALTH_SERVICE, "code": "consultation"}]}]})
         self.affs = [r for r in self.directory if r["resourceType"] == "OrganizationAffiliation"]
         self.roles: dict[str, list[str]] = {}  # org id → PractitionerRole ids
         self.n = 0
