@@ -25,8 +25,9 @@ class Value:
     denominator: int | None = None
     score: float | None = None  # rate per 1,000 or total cost
 
-    def display(self) -> float | int | None:
-        return self.score if self.score is not None or self.count is None else self.count
+    def display(self, group_code: str) -> float | int | None:
+        """The figure shown in tables: the score for cost and rates, else the count."""
+        return self.score if group_code in ("cost", "rate") else self.count
 
 
 @dataclass

@@ -35,8 +35,8 @@ def table(results: list[IndicatorResult], keys: Keys | None, period_label: str) 
             unit = ind.unit if len(res.groups) == 1 else g.text
             rows.append([ind.row if i == 0 else f"{ind.row}.{g.code}",
                          ind.measure["title"] if i == 0 else "", g.text, unit, ind.id,
-                         _number(g.total.display())]
-                        + [_number(g.strata[k].display()) if k in g.strata else "" for k in strata])
+                         _number(g.total.display(g.code))]
+                        + [_number(g.strata[k].display(g.code)) if k in g.strata else "" for k in strata])
     return rows
 
 
