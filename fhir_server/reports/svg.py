@@ -35,7 +35,7 @@ def bar_chart(items: list[tuple[str, float]], title: str, chart_id: str) -> str:
 
 def trend_chart(labels: list[str], series: list[tuple[str, list[float]]], title: str, chart_id: str) -> str:
     width, height, left, bottom, top_pad = 760, 300, 60, 40, 50
-    plot_w, plot_h = width - left - 180, height - bottom - top_pad
+    plot_w, plot_h = width - left - 300, height - bottom - top_pad
     top = max((v for _, vals in series for v in vals), default=0) or 1
     n = max(len(labels), 1)
     step = plot_w / max(n - 1, 1)
@@ -60,6 +60,6 @@ def trend_chart(labels: list[str], series: list[tuple[str, list[float]]], title:
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}" data-value="{v}"/>')
         ly = top_pad + 14 * s
         out.append(f'<rect x="{left + plot_w + 16}" y="{ly}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{left + plot_w + 30}" y="{ly + 9}" font-size="11">{escape(name[:24])}</text>')
+        out.append(f'<text x="{left + plot_w + 30}" y="{ly + 9}" font-size="11">{escape(name[:44])}</text>')
     out.append("</svg>")
     return "".join(out)

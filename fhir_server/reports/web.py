@@ -19,6 +19,7 @@ from fhir_server.errors import FhirError, Forbidden, NotAuthenticated
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.reports import svg
 from fhir_server.reports.definitions import ROOT
+from fhir_server.reports.period import parse_period
 
 COOKIE = "fhir_access_token"
 TREND_MEASURES = ("kt-04-advice", "kt-05-examination", "kt-10-consultation-upper-tier", "kt-11-consultation-commune")
@@ -154,15 +155,19 @@ def make_blueprint() -> Blueprint:
         options = "".join(f"<option value='{c}'{' selected' if c == province else ''}>{c} – {escape(n)}</option>"
                           for c, n in _provinces())
         q = urlencode([("period", period), *([("province", province)] if province else [])])
-        labels: list[str] = []
+        try:
+            labels = [q.label for q in parse_period(period[:4], None, None).quarters()]
+        except FhirError:
+            labels = []
         series = []
         for mid in TREND_MEASURES:
             rep = by_quarter.get(mid)
             if rep is None:
                 continue
             strata = dict(_strata(rep))
-            labels = labels or sorted(strata)
-            series.append((measures[mid]["title"][:40], [strata.get(label, 0.0) for label in labels]))
+            row = next((e["valueString"] for e in measures[mid].get("extension", [])
+                        if e["url"].endswith("/report-row")), "")
+            series.append((f"{row}. {measures[mid]['subtitle']}", [strata.get(label, 0.0) for label in labels]))
         chart_title = measures[CHART_MEASURE]["title"]
         body = f"""
 <h1>Báo cáo khám, chữa bệnh từ xa <span class='en'>/ Telehealth activity report</span></h1>
