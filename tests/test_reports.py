@@ -331,3 +331,26 @@ def test_resources_table_is_untouched_by_reports(world: Loaded) -> None:
     report(world, "period=2024&breakdown=facility")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(resources)).scalar() == n
+
+
+def test_measures_and_the_operation_definition_are_valid_r4() -> None:
+    import orjson
+
+    from fhir_server.reports.operation import DEFINITION
+    from fhir_server.validation.structure import validate_structure
+
+    for ind in load_indicators():
+        validate_structure(ind.measure, "Measure")
+    path = Path(__file__).resolve().parent.parent / "fhir_server/reports/OperationDefinition-telehealth-report.json"
+    od = orjson.loads(path.read_bytes())
+    validate_structure(od, "OperationDefinition")
+    assert od["url"] == DEFINITION and od["code"] == "telehealth-report"
+
+
+def test_rebuild_recomputes_the_report_index(world: Loaded) -> None:
+    from fhir_server.reports.facts import rebuild
+
+    before = values(report(world, "period=2024&breakdown=facility"))
+    engine = world.app.extensions["fhir_service"].repo.engine
+    assert rebuild(engine) > 0
+    assert values(report(world, "period=2024&breakdown=facility")) == before

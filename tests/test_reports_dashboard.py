@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -56,7 +57,7 @@ def test_dashboard_shows_indicators_charts_and_downloads_the_spreadsheet(world: 
             page.click("#download-xlsx")
         download = info.value
         assert download.suggested_filename.endswith(".xlsx")
-        sheet = load_workbook(io.BytesIO(open(download.path(), "rb").read())).active
+        sheet = load_workbook(io.BytesIO(Path(download.path()).read_bytes())).active
         assert sheet is not None
         rows = [r for r in sheet.iter_rows(values_only=True) if r and r[4] == "kt-05-examination"]
         assert rows[0][5] == want[("kt-05-examination", "count")]

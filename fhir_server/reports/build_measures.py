@@ -2,7 +2,7 @@
 
 Run `python -m fhir_server.reports.build_measures` after editing the table below and commit
 the JSON; the server reads only the JSON files. Each group's population carries its
-computation in `criteria` (language `text/x-vn-telehealth-report`, see
+computation in `criteria` (language `application/x-fhir-query`: see
 fhir_server/reports/README.md "Computation keys").
 """
 
@@ -144,7 +144,8 @@ def measure(mid: str, row: str, title_vi: str, title_en: str, unit: str, source:
             "population": [{
                 "code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/measure-population",
                                      "code": pcode}]},
-                "criteria": {"language": COMPUTATION_LANGUAGE, "expression": expr},
+                "criteria": {"language": COMPUTATION_LANGUAGE, "expression": expr,
+                             "description": "Khoá tính toán / computation key: fhir_server/reports/README.md"},
             } for pcode, expr in pops],
         })
     return {

@@ -17,7 +17,9 @@ POPULATION_CSV = MEASURES_DIR / "commune-population.csv"
 SEED_KT = "003_2ffd77feb72a25a3"
 SEED_DN = "001_4baef2f7a8d05b1a"
 SOURCE_EXT = f"{CANONICAL}/StructureDefinition/artifact-source"
-COMPUTATION_LANGUAGE = "text/x-vn-telehealth-report"
+# R4 binds Expression.language to text/cql | text/fhirpath | application/x-fhir-query; the computation
+# keys have the query form `metric?param=value` (README "Computation keys"), not a REST search.
+COMPUTATION_LANGUAGE = "application/x-fhir-query"
 
 V3_ACTCODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 TELEHEALTH_SERVICE = f"{CANONICAL}/CodeSystem/telehealth-service"

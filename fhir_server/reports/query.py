@@ -114,9 +114,10 @@ def groups(conn: Any, scope: Scope) -> tuple[list[EncounterGroup], list[Particip
             t, _, i = ref.partition("/")
             pkey = (*key, t or None, i or None)
             participants[pkey] = participants.get(pkey, 0) + int(r.cases)
-    return ([EncounterGroup(*k, cases=a[0], sessions=a[1], eprescribed=a[2], minutes=a[3], cost=a[4],
-                            cost_recorded=a[5]) for k, a in encounters.items()],
-            [ParticipantGroup(*k, participations=n) for k, n in participants.items()])
+    return ([EncounterGroup(k[0], k[1], k[2], k[3], cases=a[0], sessions=a[1], eprescribed=a[2], minutes=a[3],
+                            cost=a[4], cost_recorded=a[5]) for k, a in encounters.items()],
+            [ParticipantGroup(k[0], k[1], k[2], k[3], k[4], k[5], participations=n)
+             for k, n in participants.items()])
 
 
 @dataclass(frozen=True)
