@@ -9,6 +9,8 @@ from typing import Any
 from fhir_server.reports.compute import IndicatorResult, Keys
 
 TITLE = "CHỈ SỐ CHÍNH ĐỂ THEO DÕI, ĐÁNH GIÁ VIỆC THỰC HIỆN KẾ HOẠCH KHÁM CHỮA BỆNH TỪ XA"
+GROUP_UNITS = {"eprescribed": "Lượt", "sessions": "Buổi", "upper-participants": "Người",
+               "lower-participants": "Người", "cases": "Ca", "cost": "VND", "minutes": "Ca"}
 HEADINGS = ["TT", "Nội dung", "Nhóm số liệu", "ĐVT", "Mã chỉ số (Measure)"]
 
 
@@ -32,8 +34,8 @@ def table(results: list[IndicatorResult], keys: Keys | None, period_label: str) 
     for res in results:
         ind = res.indicator
         for i, g in enumerate(res.groups):
-            unit = ind.unit if len(res.groups) == 1 else g.text
-            rows.append([ind.row if i == 0 else f"{ind.row}.{g.code}",
+            unit = GROUP_UNITS.get(g.code) or ind.unit
+            rows.append([ind.row if i == 0 else "",
                          ind.measure["title"] if i == 0 else "", g.text, unit, ind.id,
                          _number(g.total.display(g.code))]
                         + [_number(g.strata[k].display(g.code)) if k in g.strata else "" for k in strata])
