@@ -100,6 +100,9 @@ def _statement(scope: Scope) -> Any:
 def groups(conn: Any, scope: Scope) -> tuple[list[EncounterGroup], list[ParticipantGroup]]:
     encounters: dict[tuple[Any, ...], list[Any]] = {}
     participants: dict[tuple[Any, ...], int] = {}
+    if conn.dialect.name == "postgresql":  # this transaction only: hash the groups in memory, no JIT start-up
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
     for r in conn.execute(_statement(scope)):
         key = (r.kind, r.provider or None, r.requester or None, int(r.bucket))
         acc = encounters.setdefault(key, [0, 0, 0, 0, None, 0])
