@@ -78,9 +78,9 @@ def _statement(scope: Scope) -> Any:
     stmt = (
         select(f.c.kind, f.c.provider, f.c.requester, f.c.participants, bucket.label("bucket"),
                func.count().label("cases"),
-               func.sum(case((f.c.appointment == "", 1), else_=f.c.leader)).label("sessions"),
-               func.sum(case((f.c.rx > 0, 1), else_=0)).label("rx"),
-               func.sum(case((f.c.minutes > 0, 1), else_=0)).label("minutes"),
+               func.sum(f.c.leader).label("sessions"),  # 1 per appointment, and on each unscheduled case
+               func.count(func.nullif(f.c.rx, 0)).label("rx"),
+               func.count(func.nullif(f.c.minutes, 0)).label("minutes"),
                func.sum(f.c.cost).label("cost"), func.count(f.c.cost).label("cost_recorded"))
         .where(f.c.start_us >= scope.start_us, f.c.start_us < scope.end_us)
         .group_by(*keys)
