@@ -22,11 +22,13 @@ from fhir_server.storage.tables import metadata
 COMPONENT_INSTALLERS: list[str] = [
     "fhir_server.profiles.component",
     "fhir_server.signatures.server",
+    "fhir_server.reports",
 ]
 
 # Browser pages outside the FHIR base path (CONTRACTS.md B): modules with `make_blueprint()`.
 PAGE_BLUEPRINTS: list[str] = [
     "fhir_server.signatures.web",
+    "fhir_server.reports.web",
 ]
 
 

@@ -25,7 +25,7 @@ class TypeConfig:
 _CLINICAL_AND_DIRECTORY = [
     "Organization", "Practitioner", "PractitionerRole", "Patient", "Location", "HealthcareService", "Schedule",
     "Slot", "Appointment", "Encounter", "MedicationRequest", "Medication", "Condition", "OrganizationAffiliation",
-    "Composition", "Provenance", "DocumentReference", "Bundle",
+    "Composition", "Provenance", "DocumentReference", "Bundle", "Measure", "MeasureReport",
 ]
 # Conformance resources are writable by operators (interaction-level policy decides who);
 # the server's own definitions are loaded at start-up.

@@ -85,7 +85,9 @@ def build_request(res_type: str | None = None, res_id: str | None = None, versio
     env = request.environ
     method = env["REQUEST_METHOD"]
     media = check_request_type(env.get("CONTENT_TYPE"), method, search_post or bool(operation))
-    params = ([(k, v) for k, v in request.args.items(multi=True) if k not in _NON_SEARCH_PARAMS]
+    # Operations see _format (e.g. $telehealth-report answers csv/xlsx); searches do not.
+    params = ([(k, v) for k, v in request.args.items(multi=True) if k not in _NON_SEARCH_PARAMS
+               or (operation and k == "_format")]
               if env.get("QUERY_STRING") else [])
     body: Any = None
     try:
@@ -129,15 +131,15 @@ def _dumps(obj: Any, pretty: bool) -> bytes:
 def to_http(resp: FhirResponse, req: FhirRequest | None = None) -> Response:
     args = request.args if request.environ.get("QUERY_STRING") else {}
     pretty = args.get("_pretty", "").lower() == "true"
-    media = response_type(args.get("_format"), request.environ.get("HTTP_ACCEPT"))
     headers: dict[str, str] = dict(resp.headers)
+    if resp.raw is not None:  # non-FHIR payloads (csv, xlsx) chosen by the operation itself
+        return Response(resp.raw, status=resp.status, headers=headers, mimetype=resp.media_type)
+    media = response_type(args.get("_format"), request.environ.get("HTTP_ACCEPT"))
     if resp.stored is not None:
         headers["ETag"] = resp.stored.etag
         headers["Last-Modified"] = _http_date(resp.stored.last_updated)
     if resp.location:
         headers["Location" if resp.status == 201 else "Content-Location"] = f"{base_url()}/{resp.location}"
-    if resp.raw is not None:
-        return Response(resp.raw, status=resp.status, headers=headers, mimetype=resp.media_type)
     prefer = req.prefer.get("return") if req is not None else None
     body: bytes | None
     if resp.status in _NO_BODY_STATUSES or (resp.is_write and prefer == "minimal"):

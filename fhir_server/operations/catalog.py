@@ -15,6 +15,7 @@ OPERATION_MODULES: list[str] = [
     "fhir_server.operations.signatures",
     "fhir_server.operations.validate",
     "fhir_server.operations.terminology",
+    "fhir_server.reports.operation",
 ]
 
 
