@@ -160,12 +160,15 @@ class OverlayRepository:
     unit of work published in ``ACTIVE_UNIT_OF_WORK``, and deletes checked by the profiles (issued prescriptions)."""
 
     def __init__(self, inner: Any, store: ConformanceStore, delete_check: DeleteCheck | None = None) -> None:
-        self._inner = inner
-        self._store = store
-        self._delete_check = delete_check
+        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_store", store)
+        object.__setattr__(self, "_delete_check", delete_check)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)  # e.g. a component wrapping `index` reaches the repository itself
 
     def read(self, res_type: str, res_id: str, *args: Any, **kwargs: Any) -> StoredResource | None:
         own = self._store.get(res_type, res_id)
