@@ -26,13 +26,13 @@ from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.interactions.read import load_current
 from fhir_server.operations import Operation
 from fhir_server.signatures.fhir_signature import provenance_for, sign_document, signature_type
-from fhir_server.signatures.server import signatures_of
+from fhir_server.signatures.server import register_signed_document, signatures_of
 from fhir_server.signatures.verify import NotADocument, is_document, to_parameters
 
 if TYPE_CHECKING:
     from fhir_server.service import FhirService
 
-BASE = "http://fhir.vntelehealth.org/r4/OperationDefinition"
+BASE = "http://fhir.vntelehealth.org/r4/OperationDefinition"  # the definitions: profiles/build.py
 
 
 def _params(req: FhirRequest) -> dict[str, Any]:
@@ -122,6 +122,7 @@ def sign(svc: FhirService, req: FhirRequest) -> FhirResponse:
         else:
             out.append({"name": "bundle", "resource": bundle})
         created = uow.upsert("Provenance", str(uuid.uuid4()), provenance, method="POST")
+        register_signed_document(svc, uow, req.res_id, bundle)
         out.insert(0, {"name": "provenance", "resource": created.resource})
     return FhirResponse(status=200, resource={"resourceType": "Parameters", "parameter": out})
 
@@ -157,9 +158,9 @@ def verify_signature(svc: FhirService, req: FhirRequest) -> FhirResponse:
 
 OPERATIONS = [
     Operation(code="sign", handler=sign, instance=True, resource_types=("Bundle",), affects_state=True,
-              access="sign", definition=f"{BASE}/sign",
+              access="sign", definition=f"{BASE}/Bundle-sign",
               documentation="Sign a document Bundle with a key of the server's key store (JWS, detached)"),
     Operation(code="verify-signature", handler=verify_signature, system=True, type_level=True, instance=True,
-              resource_types=("Bundle",), access="verify", definition=f"{BASE}/verify-signature",
+              resource_types=("Bundle",), access="verify", definition=f"{BASE}/Bundle-verify-signature",
               documentation="Verify every signature of a document Bundle: Parameters {valid, signature*}"),
 ]
