@@ -5,7 +5,8 @@
   witness | verification | … or an ASTM E1762 code; default coauthor, author when final),
   `final` (boolean: the chair's or verification signature goes into `Bundle.signature`;
   after it the Bundle is immutable), `who` (Reference; default the key's owner, else the
-  user). Every signing also stores a Provenance (target the Bundle, agent, signature).
+  user). Every signing also stores a Provenance (target the Bundle, agent, signature), and
+  from the first signing on the Composition the document was built from is immutable.
   Returns Parameters {provenance, bundle}.
 - `GET|POST Bundle/[id]/$verify-signature`, `POST [base]/$verify-signature` and
   `POST Bundle/$verify-signature` (right "verify"): Parameters {valid, signature*}; the
@@ -112,10 +113,10 @@ def sign(svc: FhirService, req: FhirRequest) -> FhirResponse:
     provenance = provenance_for(f"Bundle/{req.res_id}", bundle, signature,
                                 f"Composition/{comp_id}" if comp_id else None)
     svc.authorize_write(req, provenance)
+    assert req.res_id is not None
     with unit_of_work(svc, req) as uow:
         out: list[dict[str, Any]] = []
         if final:
-            assert req.res_id is not None
             result = uow.upsert("Bundle", req.res_id, {**bundle, "signature": signature}, if_match=version,
                                 method="PUT")
             out.append({"name": "bundle", "resource": result.resource})
