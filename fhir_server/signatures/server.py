@@ -1,6 +1,16 @@
 """The signatures component of the FHIR service (framework-free): configuration, the
 check of signed Bundles and Provenances on write, and the immutability of signed documents.
 
+- validator: a signed document Bundle is verified before it is stored (422 otherwise);
+- write hook (inside the writing unit of work, so a transaction sees its own writes and
+  fails as a whole): a stored signed Bundle gets the Provenance of its signing (target,
+  agent = Signature.who, signature = Bundle.signature); a signing Provenance is verified
+  against the Bundle as the transaction sees it; both record in `signed_compositions`
+  which stored Composition the document was built from (by id, else by identifier);
+- write guard: signed Bundles, signing Provenances and those Compositions cannot be
+  updated, patched (409) or deleted (405); a correction is a new Composition with
+  `relatesTo.code = replaces`, whose document is signed again.
+
 Installed through `COMPONENT_INSTALLERS` (`install(svc, settings, engine)`); the
 operations ($sign, $verify-signature) get the same state through `signatures_of(svc)`.
 
