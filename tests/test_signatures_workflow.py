@@ -226,3 +226,17 @@ def test_minutes_compositions_validate_against_the_profile(client: Any) -> None:
     assert resp.status_code == 422 and resp.get_json()["resourceType"] == "OperationOutcome"
 
 
+
+
+def test_a_document_whose_composition_is_not_stored_here_locks_nothing(client: Any, signing_pki: Any) -> None:
+    doc = document(client)
+    doc["entry"][0]["resource"] = {**doc["entry"][0]["resource"], "id": "comp-elsewhere"}
+    doc["entry"][0]["fullUrl"] = "http://other.example/fhir/Composition/comp-elsewhere"
+    doc["signature"] = signature(signing_pki, doc, "ec", "Practitioner/prac-chair", "author")
+    resp = post(client, "Bundle", doc)
+    assert resp.status_code == 201, resp.get_json()
+    [prov] = provenances(client, resp.get_json()["id"])
+    assert "entity" not in prov
+    later = composition("comp-elsewhere")
+    assert put(client, "Composition/comp-elsewhere", later).status_code == 201
+    assert put(client, "Composition/comp-elsewhere", {**later, "title": "Sửa"}).status_code == 200

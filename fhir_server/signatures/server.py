@@ -159,7 +159,7 @@ def _composition_ids(svc: FhirService, uow: Any, bundle: dict[str, Any]) -> list
     """The stored Compositions the document was built from: by id, else by identifier."""
     comp = bundle["entry"][0]["resource"]
     if isinstance(comp.get("id"), str):
-        return [comp["id"]]
+        return [comp["id"]] if _exists(uow.read("Composition", comp["id"])) else []
     ident = comp.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
         criteria = "identifier=" + (f"{ident['system']}|" if ident.get("system") else "") + ident["value"]
@@ -244,7 +244,7 @@ class SignatureHooks:
     def record_signing(self, uow: Any, bundle_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
         """The Provenance of a client-signed document Bundle (target, agent = Signature.who, signature)."""
         comp_ids = register_signed_document(self.svc, uow, bundle_id, bundle)
-        comp_ref = next((f"Composition/{c}" for c in comp_ids if _exists(uow.read("Composition", c))), None)
+        comp_ref = f"Composition/{comp_ids[0]}" if comp_ids else None
         provenance = provenance_for(f"Bundle/{bundle_id}", bundle, bundle["signature"], comp_ref)
         return uow.upsert("Provenance", str(uuid.uuid4()), provenance, method="POST").resource
 
