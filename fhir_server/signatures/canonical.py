@@ -16,7 +16,7 @@ with a character at or above U+E000 (a supplementary character sorts after U+E00
 code point but before them by UTF-16 code unit): such objects are re-ordered by UTF-16 code
 units in the same pass and written without orjson's sort. It is checked against the
 pure-Python `rfc8785` package on generated documents (tests/test_signatures_canonical.py)
-and is about 10× faster on a minutes document (bench/README.md, #6).
+and is 8–25× faster on a minutes document (bench/README.md, #6).
 """
 
 from __future__ import annotations
