@@ -240,3 +240,17 @@ def test_a_document_whose_composition_is_not_stored_here_locks_nothing(client: A
     later = composition("comp-elsewhere")
     assert put(client, "Composition/comp-elsewhere", later).status_code == 201
     assert put(client, "Composition/comp-elsewhere", {**later, "title": "Sửa"}).status_code == 200
+
+
+def test_transaction_with_client_ids_and_relative_targets(client: Any, signing_pki: Any) -> None:
+    doc = document(client)
+    doc["signature"] = signature(signing_pki, doc, "rsa", "Practitioner/prac-chair", "author")
+    cosign = signature(signing_pki, doc, "ec", "Practitioner/prac-secretary")
+    prov = {**provenance_for("Bundle/minutes-tx", doc, cosign), "id": "prov-tx"}
+    resp = post(client, "", {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**doc, "id": "minutes-tx"}, "request": {"method": "PUT", "url": "Bundle/minutes-tx"}},
+        {"resource": prov, "request": {"method": "PUT", "url": "Provenance/prov-tx"}}]})
+    assert resp.status_code == 200, resp.get_json()
+    result = verify(client, "minutes-tx")
+    assert valid(result) and len(signature_parts(result)) == 2
+    assert_locked(client, "comp-minutes")
