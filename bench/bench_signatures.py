@@ -6,6 +6,9 @@ rate of the same key over the same bytes (the floor).
 - verify = canonicalization + JWS (joserfc) + X.509 path to the anchor + CRL status from a file
            (no network, so the figure does not depend on an OCSP responder's latency)
 - floor  = `key.sign(canonical)` / `public_key.verify(sig, canonical)` with the same padding/curve
+- verify (rfc8785) = the same verification with the pure-Python `rfc8785` package as canonicalizer
+  (the implementation before the orjson-based one), measured in the same run
+- canonicalization alone: ours (orjson-based RFC 8785) against the `rfc8785` package
 
 Usage: .venv/bin/python bench/bench_signatures.py [--seconds 2]
 """
@@ -22,10 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import rfc8785  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 
-from fhir_server.signatures.canonical import canonical_document  # noqa: E402
+import fhir_server.signatures.verify as verify_module  # noqa: E402
+from fhir_server.signatures.canonical import canonical_document, signed_content  # noqa: E402
 from fhir_server.signatures.fhir_signature import sign_document, signature_type  # noqa: E402
 from fhir_server.signatures.revocation import RevocationChecker  # noqa: E402
 from fhir_server.signatures.signer import LocalKeySigner  # noqa: E402
@@ -71,6 +76,17 @@ def bench_key(label: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, p
     for op, floor in (("sign", floor_sign), ("verify", floor_verify)):
         r_ours, r_floor = rate(ours[op], seconds), rate(floor, seconds)
         print(f"{label:<10}{op:<8}{r_ours:>10.0f}{r_floor:>10.0f}{r_ours / r_floor:>12.2f}")
+    verify_module.canonical_document = reference_canonical  # type: ignore[assignment]
+    try:
+        r_ref = rate(ours["verify"], seconds)
+    finally:
+        verify_module.canonical_document = canonical_document
+    print(f"{label:<10}{'verify*':<8}{r_ref:>10.0f}{r_floor:>10.0f}{r_ref / r_floor:>12.2f}"
+          "   (* with the rfc8785 package as canonicalizer)")
+
+
+def reference_canonical(bundle: dict[str, object]) -> bytes:
+    return bytes(rfc8785.dumps(signed_content(bundle)))  # type: ignore[arg-type]
 
 
 def main() -> None:
@@ -84,6 +100,10 @@ def main() -> None:
         crl = Path(tmp) / "ca.crl"
         crl.write_bytes(pki.crl())
         verifier = Verifier([pki.root], RevocationChecker(crl_files=[crl], network=False))
+        c_ours = rate(lambda: canonical_document(doc), args.seconds)
+        c_ref = rate(lambda: reference_canonical(doc), args.seconds)
+        assert canonical_document(doc) == reference_canonical(doc)
+        print(f"canonicalization/s: ours {c_ours:.0f}, rfc8785 package {c_ref:.0f}, ours/rfc8785 {c_ours / c_ref:.1f}")
         print(f"{'key':<10}{'op':<8}{'ours/s':>10}{'floor/s':>10}{'ours/floor':>12}")
         bench_key("RSA-2048", rsa.generate_private_key(public_exponent=65537, key_size=2048), pki, verifier,
                   args.seconds)

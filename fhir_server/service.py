@@ -27,12 +27,15 @@ from fhir_server.interactions.vread import vread
 from fhir_server.operations import Operation, OperationRegistry
 from fhir_server.paging import TokenSigner
 from fhir_server.settings import Settings
-from fhir_server.storage.repository import StoredResource
+from fhir_server.storage.repository import StoredResource, UnitOfWork, WriteResult
 
 # A validator checks one resource and raises InvalidResource/Unprocessable.
 Validator = Callable[[dict[str, Any], str, str], None]
 # A write guard may refuse any change of a stored resource (e.g. a signed document: 409/405).
 WriteGuard = Callable[[FhirRequest, StoredResource], None]
+# A write hook runs right after a create/update/patch stored a resource, inside the same unit of work
+# (database transaction): what it writes commits with the resource, what it raises rolls everything back.
+WriteHook = Callable[[FhirRequest, UnitOfWork, WriteResult], None]
 
 
 def route(req: FhirRequest) -> str:
@@ -91,6 +94,7 @@ class FhirService:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.profile_provider: Callable[[str], list[str]] | None = None
         self.write_guards: list[WriteGuard] = []
+        self.write_hooks: list[WriteHook] = []
 
     # -- dispatch: the choke point ------------------------------------------------------
     def dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:
@@ -151,6 +155,10 @@ class FhirService:
             for guard in self.write_guards:
                 guard(req, current)
         self.authorizer.check_write(req, resource, current)
+
+    def after_write(self, req: FhirRequest, uow: UnitOfWork, result: WriteResult) -> None:
+        for hook in self.write_hooks:
+            hook(req, uow, result)
 
     def authorize_delete(self, req: FhirRequest, current: StoredResource) -> None:
         import orjson

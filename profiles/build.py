@@ -581,6 +581,54 @@ OPERATION_DEFINITIONS: list[Res] = [
                    _param("display", "out", 1, "1", "string", "The display"),
                    _param("designation", "out", 0, "*", None, "Other designations"),
                    _param("property", "out", 0, "*", None, "Properties")]},
+    # Signed consultation minutes (#6): fhir_server/operations/document.py and signatures.py.
+    {"id": "Composition-document", "name": "Document", "code": "document", "resource": ["Composition"],
+     "system": False, "type": True, "instance": True,
+     "base": "http://hl7.org/fhir/OperationDefinition/Composition-document",
+     "description": "Lập Bundle tài liệu (type document, Composition đứng đầu, mọi tài nguyên được tham chiếu); "
+                    "persist=true lưu Bundle và cần POST / Assemble the document Bundle (Composition first, every "
+                    "referenced resource); persist=true stores it and needs POST",
+     "parameter": [_param("id", "in", 0, "1", "uri", "The Composition id (type-level call)"),
+                   _param("persist", "in", 0, "1", "boolean", "Store the Bundle (POST only; GET → 405)"),
+                   _param("return", "out", 1, "1", "Bundle", "The document Bundle")]},
+    {"id": "Bundle-sign", "name": "Sign", "code": "sign", "resource": ["Bundle"], "system": False,
+     "type": False, "instance": True, "affectsState": True,
+     "description": "Ký số Bundle tài liệu bằng khóa trong kho khóa của máy chủ (JWS tách rời, RFC 8785); mỗi lần ký "
+                    "lưu một Provenance / Sign a stored document Bundle with a key of the server's key store "
+                    "(detached JWS over the RFC 8785 canonical form); every signing stores a Provenance",
+     "parameter": [_param("key", "in", 1, "1", "string", "Key id in the server's key store"),
+                   _param("type", "in", 0, "1", "string",
+                          "author | coauthor | co-participant | verification | validation | witness | review, "
+                          "or an ASTM E1762 code (default coauthor; author when final)"),
+                   _param("final", "in", 0, "1", "boolean",
+                          "The chair's or verification signature: goes into Bundle.signature; the Bundle is "
+                          "immutable afterwards"),
+                   _param("who", "in", 0, "1", "Reference", "The signer (default the key's owner)"),
+                   _param("provenance", "out", 1, "1", "Provenance", "The Provenance recording the signing"),
+                   _param("bundle", "out", 1, "1", "Bundle", "The document Bundle (with Bundle.signature if final)")]},
+    {"id": "Bundle-verify-signature", "name": "VerifySignature", "code": "verify-signature", "resource": ["Bundle"],
+     "system": True, "type": True, "instance": True,
+     "description": "Kiểm tra mọi chữ ký của Bundle tài liệu (Bundle.signature và các Provenance đồng ký): thuật toán, "
+                    "nội dung, chuỗi chứng thư, OCSP/CRL / Verify every signature of a document Bundle "
+                    "(Bundle.signature and co-signers' Provenances): algorithm, content, certificate chain, "
+                    "OCSP/CRL status",
+     "parameter": [_param("resource", "in", 0, "1", "Bundle",
+                          "A document Bundle, or a searchset/collection holding one and its Provenances "
+                          "(system and type level; the instance level reads the stored Bundle)"),
+                   _param("valid", "out", 1, "1", "boolean", "True only when every signature is valid"),
+                   _param("document", "out", 0, "1", "Identifier", "Bundle.identifier"),
+                   _param("title", "out", 0, "1", "string", "The Composition title"),
+                   _param("signature", "out", 1, "*", None,
+                          "One per signature: valid, status, location, reason (code, message), type, who, signer, "
+                          "algorithm, key, certificateSubject, certificateIssuer, certificateSerial, revocation, "
+                          "signingTime, certificateNotBefore, certificateNotAfter, chain")
+                   | {"part": [_param("valid", "out", 1, "1", "boolean", "This signature is valid"),
+                               _param("status", "out", 1, "1", "code", "valid | invalid | indeterminate"),
+                               _param("location", "out", 1, "1", "string", "FHIRPath of the Signature"),
+                               _param("signer", "out", 0, "1", "string", "Certificate subject CN"),
+                               _param("certificateSerial", "out", 0, "1", "string", "Serial (hex)"),
+                               _param("certificateIssuer", "out", 0, "1", "string", "Issuer DN"),
+                               _param("signingTime", "out", 0, "1", "instant", "Signing time")]}]},
 ]
 
 

@@ -39,7 +39,7 @@ def make_app(tmp: Path, pki: Any, **kwargs: Any) -> Any:
 def signed_minutes(client: Any) -> str:
     for r in [*referenced_resources(), composition()]:
         client.put(f"/fhir/{r['resourceType']}/{r['id']}", json=r, headers={"Content-Type": "application/fhir+json"})
-    bundle_id = client.get("/fhir/Composition/comp-minutes/$document?persist=true").get_json()["id"]
+    bundle_id = client.post("/fhir/Composition/comp-minutes/$document?persist=true").get_json()["id"]
     resp = client.post(f"/fhir/Bundle/{bundle_id}/$sign", json={"resourceType": "Parameters", "parameter": [
         {"name": "key", "valueString": "rsa"}, {"name": "final", "valueBoolean": True}]},
         headers={"Content-Type": "application/fhir+json"})

@@ -41,7 +41,7 @@ def store_minutes(client: Any, comp: dict[str, Any] | None = None) -> str:
     for resource in [*referenced_resources(), comp or composition()]:
         assert put(client, f"{resource['resourceType']}/{resource['id']}", resource).status_code in (200, 201)
     comp_id = (comp or composition())["id"]
-    resp = client.get(f"/fhir/Composition/{comp_id}/$document?persist=true")
+    resp = client.post(f"/fhir/Composition/{comp_id}/$document?persist=true")
     assert resp.status_code == 201, resp.get_json()
     return str(resp.get_json()["id"])
 

@@ -45,4 +45,5 @@ def create(svc: FhirService, req: FhirRequest, new_id: str | None = None) -> Fhi
                                     location=f"{found.res_type}/{found.res_id}/_history/{found.version_id}")
         svc.authorize_write(req, resource)
         result = uow.upsert(req.res_type, new_id or str(uuid.uuid4()), resource, method="POST")
+        svc.after_write(req, uow, result)
     return write_response(result, 201)

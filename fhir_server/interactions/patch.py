@@ -79,4 +79,5 @@ def patch(svc: FhirService, req: FhirRequest) -> FhirResponse:
         # Without If-Match the version read above still guards against a lost update.
         result = uow.upsert(req.res_type, res_id, patched,
                             if_match=if_match if if_match is not None else current.version_id, method="PATCH")
+        svc.after_write(req, uow, result)
     return write_response(result)

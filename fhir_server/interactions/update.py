@@ -69,4 +69,5 @@ def update(svc: FhirService, req: FhirRequest) -> FhirResponse:
         current = uow.read(req.res_type, res_id, for_update=True)
         svc.authorize_write(req, resource, current=current)
         result = uow.upsert(req.res_type, res_id, resource, if_match=if_match, method="PUT")
+        svc.after_write(req, uow, result)
     return write_response(result)

@@ -3,7 +3,8 @@
 The Bundle has type `document`, the Composition first, then every resource the
 Composition references and, one level further, what those reference (a PractitionerRole's
 Practitioner and Organization, an Encounter's serviceProvider), each once. With
-`persist=true` the Bundle is also stored.
+`persist=true` the Bundle is also stored: that changes state, so it needs POST (GET with
+persist=true is 405); plain generation works with GET and POST.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fhir_server.errors import BadRequest, Unprocessable
+from fhir_server.errors import BadRequest, MethodNotAllowed, Unprocessable
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.interactions.read import load_current
 from fhir_server.operations import Operation
@@ -93,7 +94,15 @@ def document(svc: FhirService, req: FhirRequest) -> FhirResponse:
                                            principal=req.principal, base_url=req.base_url, uow=req.uow))
     assert stored.content is not None
     bundle = assemble_document(svc, req, orjson.loads(stored.content))
-    if (req.param("persist") or "").lower() == "true":
+    persist = req.param("persist")
+    if persist is None and isinstance(req.body, dict) and req.body.get("resourceType") == "Parameters":
+        persist = next((str(p.get("valueBoolean")).lower() for p in req.body.get("parameter") or []
+                        if isinstance(p, dict) and p.get("name") == "persist"), None)
+    if (persist or "").lower() == "true":
+        if req.method != "POST":
+            raise MethodNotAllowed("$document with persist=true stores the document Bundle and needs POST",
+                                   "$document với persist=true lưu Bundle tài liệu nên cần POST",
+                                   expression="persist", headers={"Allow": "POST"})
         created = svc.dispatch(FhirRequest(method="POST", res_type="Bundle", body=bundle, base_url=req.base_url,
                                            lang=req.lang, principal=req.principal, headers=dict(req.headers),
                                            source_address=req.source_address))
@@ -103,6 +112,6 @@ def document(svc: FhirService, req: FhirRequest) -> FhirResponse:
 
 OPERATIONS = [
     Operation(code="document", handler=document, instance=True, type_level=True, resource_types=("Composition",),
-              definition="http://hl7.org/fhir/OperationDefinition/Composition-document",
+              definition="http://fhir.vntelehealth.org/r4/OperationDefinition/Composition-document",
               documentation="Assemble the document Bundle of a Composition (persist=true stores it)"),
 ]

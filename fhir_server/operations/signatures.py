@@ -5,7 +5,8 @@
   witness | verification | … or an ASTM E1762 code; default coauthor, author when final),
   `final` (boolean: the chair's or verification signature goes into `Bundle.signature`;
   after it the Bundle is immutable), `who` (Reference; default the key's owner, else the
-  user). Every signing also stores a Provenance (target the Bundle, agent, signature).
+  user). Every signing also stores a Provenance (target the Bundle, agent, signature), and
+  from the first signing on the Composition the document was built from is immutable.
   Returns Parameters {provenance, bundle}.
 - `GET|POST Bundle/[id]/$verify-signature`, `POST [base]/$verify-signature` and
   `POST Bundle/$verify-signature` (right "verify"): Parameters {valid, signature*}; the
@@ -26,13 +27,13 @@ from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.interactions.read import load_current
 from fhir_server.operations import Operation
 from fhir_server.signatures.fhir_signature import provenance_for, sign_document, signature_type
-from fhir_server.signatures.server import signatures_of
+from fhir_server.signatures.server import register_signed_document, signatures_of
 from fhir_server.signatures.verify import NotADocument, is_document, to_parameters
 
 if TYPE_CHECKING:
     from fhir_server.service import FhirService
 
-BASE = "http://fhir.vntelehealth.org/r4/OperationDefinition"
+BASE = "http://fhir.vntelehealth.org/r4/OperationDefinition"  # the definitions: profiles/build.py
 
 
 def _params(req: FhirRequest) -> dict[str, Any]:
@@ -112,16 +113,17 @@ def sign(svc: FhirService, req: FhirRequest) -> FhirResponse:
     provenance = provenance_for(f"Bundle/{req.res_id}", bundle, signature,
                                 f"Composition/{comp_id}" if comp_id else None)
     svc.authorize_write(req, provenance)
+    assert req.res_id is not None
     with unit_of_work(svc, req) as uow:
         out: list[dict[str, Any]] = []
         if final:
-            assert req.res_id is not None
             result = uow.upsert("Bundle", req.res_id, {**bundle, "signature": signature}, if_match=version,
                                 method="PUT")
             out.append({"name": "bundle", "resource": result.resource})
         else:
             out.append({"name": "bundle", "resource": bundle})
         created = uow.upsert("Provenance", str(uuid.uuid4()), provenance, method="POST")
+        register_signed_document(svc, uow, req.res_id, bundle)
         out.insert(0, {"name": "provenance", "resource": created.resource})
     return FhirResponse(status=200, resource={"resourceType": "Parameters", "parameter": out})
 
@@ -157,9 +159,9 @@ def verify_signature(svc: FhirService, req: FhirRequest) -> FhirResponse:
 
 OPERATIONS = [
     Operation(code="sign", handler=sign, instance=True, resource_types=("Bundle",), affects_state=True,
-              access="sign", definition=f"{BASE}/sign",
+              access="sign", definition=f"{BASE}/Bundle-sign",
               documentation="Sign a document Bundle with a key of the server's key store (JWS, detached)"),
     Operation(code="verify-signature", handler=verify_signature, system=True, type_level=True, instance=True,
-              resource_types=("Bundle",), access="verify", definition=f"{BASE}/verify-signature",
+              resource_types=("Bundle",), access="verify", definition=f"{BASE}/Bundle-verify-signature",
               documentation="Verify every signature of a document Bundle: Parameters {valid, signature*}"),
 ]
