@@ -65,4 +65,7 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     app.extensions["fhir_service"] = svc
     app.register_blueprint(make_blueprint(), url_prefix=settings.base_path)
     register_error_handlers(app)
+    from fhir_server.api.fast_read import FastRead
+
+    app.wsgi_app = FastRead(app, app.wsgi_app, svc)  # type: ignore[method-assign]
     return app
