@@ -53,11 +53,18 @@ class IndexWriter:
                 by_table.setdefault(table, []).append(row)
         return by_table
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+    def unique_rows(self, res_pk: int, res_type: str, resource: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
+        """The rows `write` inserts, per table (also used by bulk loaders, so both write the same)."""
+        out: dict[Any, list[dict[str, Any]]] = {}
         for table, rows in self.rows(res_type, resource).items():
             # Dedupe identical rows (e.g. the same code in two codings).
             unique = {tuple(sorted(r.items())): r for r in rows}
-            conn.execute(insert(table), [{**r, "res_pk": res_pk} for r in unique.values()])
+            out[table] = [{**r, "res_pk": res_pk} for r in unique.values()]
+        return out
+
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+        for table, rows in self.unique_rows(res_pk, res_type, resource).items():
+            conn.execute(insert(table), rows)
 
     def remove(self, conn: Any, res_pk: int) -> None:
         for table in ALL_INDEX_TABLES:

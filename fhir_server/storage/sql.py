@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_server.errors import Conflict, PreconditionFailed
@@ -32,6 +32,16 @@ def now_instant() -> tuple[str, int]:
 
 def dumps(resource: dict[str, Any]) -> str:
     return orjson.dumps(resource).decode()
+
+
+def version_body(res_type: str, res_id: str, version: int, last_updated: str, resource: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The stored form of a version: server-set id and meta first, then the client's elements."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    body: dict[str, Any] = {"resourceType": res_type, "id": res_id,
+                            "meta": {"versionId": str(version), "lastUpdated": last_updated, **meta}}
+    body.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+    return body
 
 
 def _row_to_stored(row: Any, seq: bool = False) -> StoredResource:
@@ -97,10 +107,7 @@ class SqlUnitOfWork:
             raise PreconditionFailed("Resource does not exist", "Tài nguyên không tồn tại")
         version = 1 if current is None else current.version_id + 1
         last_updated, updated_us = now_instant()
-        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-        body: dict[str, Any] = {"resourceType": res_type, "id": res_id,
-                                "meta": {"versionId": str(version), "lastUpdated": last_updated, **meta}}
-        body.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+        body = version_body(res_type, res_id, version, last_updated, resource)
         content = dumps(body)
         values = dict(version_id=version, last_updated=last_updated, updated_us=updated_us, deleted=False,
                       content=content)
@@ -162,6 +169,17 @@ class SqlRepository:
         mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
                           f"WHERE res_type = {mark} AND res_id = {mark}")
+        # PostgreSQL read-by-id: an autocommit pool with no pre-ping and no reset, so a read is one
+        # round trip (not BEGIN + ping + SELECT + ROLLBACK); a dead connection is retried once.
+        self._read_engine = engine
+        self._disconnect: tuple[type[BaseException], ...] = ()
+        if self.postgres:
+            self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+                                              pool_reset_on_return=None, pool_size=5, max_overflow=10)
+            self._disconnect = (engine.dialect.loaded_dbapi.OperationalError,
+                                engine.dialect.loaded_dbapi.InterfaceError)
+            read_engine = self._read_engine
+            event.listen(engine, "engine_disposed", lambda _e: read_engine.dispose())
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -175,14 +193,21 @@ class SqlRepository:
 
     def read(self, res_type: str, res_id: str) -> StoredResource | None:
         """The hot path: one indexed SELECT through the pooled DB-API connection."""
-        conn = self.engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            cur.execute(self._read_sql, (res_type, res_id))
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            conn.close()
+        for attempt in (1, 2):
+            conn = self._read_engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                cur.execute(self._read_sql, (res_type, res_id))
+                row = cur.fetchone()
+                cur.close()
+            except self._disconnect:
+                conn.invalidate()
+                if attempt == 2:
+                    raise
+                continue
+            finally:
+                conn.close()
+            break
         if row is None:
             return None
         res_pk, version_id, last_updated, deleted, content = row
