@@ -113,9 +113,11 @@ class Queries:
         if name == "a2":
             return [f"/fhir/Appointment?practitioner=Practitioner/{p}&date=ge{lo}&date=lt{hi}" for p in self.pracs]
         if name == "b":
-            return [f"/fhir/Appointment?patient=Patient/{p}&_include=Appointment:practitioner" for p in self.patients]
+            return [f"/fhir/Appointment?patient=Patient/{p}&_include=Appointment:practitioner"
+                    for p in self.patients]
         if name == "c1":
-            return ["/fhir/Patient?name=nguyen", "/fhir/Patient?name=" + quote("NGUYỄN"), "/fhir/Patient?name=nguyen%20van"]
+            return ["/fhir/Patient?name=nguyen", "/fhir/Patient?name=" + quote("NGUYỄN"),
+                    "/fhir/Patient?name=nguyen%20van"]
         if name == "c2":
             return ["/fhir/Patient?name=khong", "/fhir/Patient?name=" + quote("Khổng")]
         if name == "d":
@@ -378,6 +380,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=8, help="wrk seconds per query")
     parser.add_argument("--ingest-bundles", type=int, default=6)
     parser.add_argument("--skip-main", action="store_true", help="only the peer comparison")
+    parser.add_argument("--generate-only", action="store_true", help="build (or find) the data set and stop")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     backend = "postgresql" if args.postgres else "sqlite"
@@ -389,6 +392,11 @@ def main() -> None:
 
     report: dict[str, Any] = {"backend": backend, "scale": args.scale, "counts": datagen.Counts.at(args.scale).__dict__,
                               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if args.generate_only:
+        t0 = time.perf_counter()
+        ensure_data(url_for(args.scale), args.scale)[0].dispose()
+        print(f"data set ready in {time.perf_counter() - t0:.0f} s")
+        return
     if not args.skip_main:
         print(f"ours on {backend}, scale {args.scale}: {datagen.Counts.at(args.scale)}", flush=True)
         report["ours"], report["generation_s"] = ours(url_for(args.scale), args, args.scale, "0a0a")

@@ -21,7 +21,14 @@ from fhir_server.paging import TokenSigner
 from fhir_server.registry import RESOURCE_TYPES
 from fhir_server.search.api import SearchRequest, SearchResult
 from fhir_server.search.index import IndexWriter
-from fhir_server.search.query import Expander, QueryContext, UnknownParameter, param_clause, sort_expression
+from fhir_server.search.query import (
+    Expander,
+    QueryContext,
+    UnknownParameter,
+    driver_rank,
+    param_clause,
+    sort_expression,
+)
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.search.shaping import elements_shape, summary_shape
 from fhir_server.search.tables import search_reference
@@ -180,9 +187,11 @@ class SearchEngine:
         unknown_in: dict[str, int] = {}
         for t in types:
             conds: list[Any] = [res.c.res_type == t, ctx.boundary_for(res, t)]
-            for name, value in params:
+            ranks = [driver_rank(ctx, t, name, value) for name, value in params]
+            driver = ranks.index(min(ranks)) if ranks else -1
+            for i, (name, value) in enumerate(params):
                 try:
-                    conds.append(param_clause(ctx, res, t, name, value))
+                    conds.append(param_clause(ctx, res, t, name, value, correlated=i != driver))
                 except UnknownParameter as exc:
                     # In a multi-type search a type without the parameter simply cannot match.
                     unknown_in[exc.name] = unknown_in.get(exc.name, 0) + 1
