@@ -43,6 +43,8 @@ def build_service(settings: Settings, engine: Engine | None = None, **kwargs: An
     ensure_schema(engine)
     secret = settings.secret_key or probe.shared_secret("paging-secret")
     search_engine = SearchEngine(engine=engine, settings=settings, secret=secret)
+    with engine.connect() as conn:
+        search_engine.load_stored_parameters(conn)  # SearchParameter resources in the store
     repo = SqlRepository(engine, index=search_engine.index_writer())
 
     def structure(resource: dict[str, Any], res_type: str, mode: str) -> None:

@@ -9,12 +9,15 @@ clients insert.
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import and_, false, func, or_, select, true
+from sqlalchemy import and_, false, func, insert, or_, select, true, update
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.paging import TokenSigner
@@ -35,10 +38,12 @@ from fhir_server.search.tables import search_reference
 from fhir_server.settings import Settings
 from fhir_server.storage.repository import StoredResource
 from fhir_server.storage.sql import _row_to_stored
-from fhir_server.storage.tables import resources
+from fhir_server.storage.tables import resources, server_state
 
 RESULT_PARAMS = {"_count", "_sort", "_include", "_revinclude", "_total", "_summary", "_elements", "_page", "_type",
                  "_contained", "_containedType"}
+log = logging.getLogger("fhir_server.search")
+PARAMS_GENERATION = "search-parameters-generation"
 MAX_INCLUDE_ROUNDS = 4
 CHUNK = 500
 
@@ -66,6 +71,11 @@ class SearchEngine:
         self.writer = IndexWriter(self.registry)
         self.signer = TokenSigner(secret, "search-page")
         self.expander: Expander | None = None
+        # Stored SearchParameters: reloaded when the reindex command bumps the generation.
+        self.refresh_seconds = 5.0
+        self._generation: str | None = None
+        self._checked_at = time.monotonic()
+        self.writer.before_write = self.refresh
 
     # -- the contract ---------------------------------------------------------------
     def index_writer(self) -> IndexWriter:
@@ -77,8 +87,50 @@ class SearchEngine:
             self.registry.by_url[d.get("url", "")] = d
             self.registry.add(d)
 
+    # -- SearchParameter resources stored in the database ---------------------------------
+    def load_stored_parameters(self, conn: Any) -> int:
+        """Compile every stored, non-retired SearchParameter resource (at start-up and on refresh)."""
+        import orjson
+
+        rows = conn.execute(select(resources.c.content).where(
+            resources.c.res_type == "SearchParameter", resources.c.deleted.is_(False)))
+        definitions = [d for d in (orjson.loads(c) for (c,) in rows if c) if d.get("status") != "retired"]
+        for d in definitions:
+            try:
+                self.add_parameters([d])
+            except Exception:  # an expression the FHIRPath engine cannot compile: skipped, not fatal
+                log.warning("stored SearchParameter %s could not be compiled; skipped", d.get("url") or d.get("id"))
+                self.registry.skipped.append(f"{d.get('code')} (stored, does not compile)")
+        self._generation = self._read_generation(conn)
+        self._checked_at = time.monotonic()
+        return len(definitions)
+
+    @staticmethod
+    def _read_generation(conn: Any) -> str | None:
+        value = conn.execute(select(server_state.c.value).where(server_state.c.name == PARAMS_GENERATION)).scalar()
+        return str(value) if value is not None else None
+
+    def bump_generation(self, conn: Any) -> None:
+        """Tell every process sharing the database to reload stored SearchParameters."""
+        value = uuid.uuid4().hex
+        updated = conn.execute(update(server_state).where(server_state.c.name == PARAMS_GENERATION)
+                               .values(value=value)).rowcount
+        if not updated:
+            conn.execute(insert(server_state).values(name=PARAMS_GENERATION, value=value))
+        self._generation = value
+
+    def refresh(self, conn: Any) -> None:
+        """Reload stored SearchParameters when a reindex elsewhere changed them (checked every few seconds)."""
+        now = time.monotonic()
+        if now - self._checked_at < self.refresh_seconds:
+            return
+        self._checked_at = now
+        if self._read_generation(conn) != self._generation:
+            self.load_stored_parameters(conn)
+
     def match(self, conn: Any, res_type: str, criteria: str, limit: int = 2, boundary: Any = None
               ) -> list[StoredResource]:
+        self.refresh(conn)
         params = parse_qsl(criteria, keep_blank_values=True)
         if not params:
             raise BadRequest("Conditional criteria are empty", "Tiêu chí điều kiện bị trống")
@@ -90,6 +142,7 @@ class SearchEngine:
         return [_row_to_stored(r) for r in conn.execute(stmt)]
 
     def search(self, conn: Any, request: SearchRequest) -> SearchResult:
+        self.refresh(conn)
         ctx = QueryContext(self.registry, request.base_url, request.boundary, self.expander)
         params = list(request.params)
         cursor: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -41,6 +42,8 @@ def rows_for_param(param: SearchParam, resource: dict[str, Any]) -> list[dict[st
 class IndexWriter:
     def __init__(self, registry: SearchRegistry) -> None:
         self.registry = registry
+        # Called with the write connection first (the engine reloads changed SearchParameters).
+        self.before_write: Callable[[Any], None] | None = None
 
     def rows(self, res_type: str, resource: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
         by_table: dict[Any, list[dict[str, Any]]] = {}
@@ -63,6 +66,8 @@ class IndexWriter:
         return out
 
     def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+        if self.before_write is not None:
+            self.before_write(conn)
         for table, rows in self.unique_rows(res_pk, res_type, resource).items():
             conn.execute(insert(table), rows)
 
