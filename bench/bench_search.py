@@ -299,9 +299,48 @@ def ingest(port: int, counts: datagen.Counts, n: int, tag: str) -> float:
     return 500 * n / total
 
 
+class InProcess:
+    """The same searches through FhirService.dispatch in this process: the engine without HTTP."""
+
+    def __init__(self, url: str) -> None:
+        from fhir_server.app import build_service
+        from fhir_server.settings import Settings
+
+        self.svc = build_service(Settings(database_url=url, auth_enabled=False, audit_enabled=False))
+
+    def run(self, path: str) -> None:
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        from fhir_server.interactions.model import FhirRequest
+
+        u = urlsplit(path)
+        params = [(k, unquote(v)) for k, v in parse_qsl(u.query, keep_blank_values=True)]
+        req = FhirRequest(method="GET", res_type=u.path.rsplit("/", 1)[-1], params=params,
+                          base_url="http://127.0.0.1/fhir")
+        self.svc.dispatch(req)
+
+    def measure(self, paths: list[str], n: int) -> dict[str, float]:
+        for p in paths:
+            self.run(p)
+        times = []
+        for i in range(n):
+            t = time.perf_counter()
+            self.run(paths[i % len(paths)])
+            times.append((time.perf_counter() - t) * 1000)
+        return {"p50_ms": statistics.median(times), "p95_ms": pct(times, 95)}
+
+    def close(self) -> None:
+        self.svc.repo.engine.dispose()
+
+
 def suite(name: str, port: int, q: Queries, args: argparse.Namespace, engine: Engine | None,
-          ingest_tag: str, only: list[str] | None = None) -> dict[str, dict[str, float]]:
+          ingest_tag: str, only: list[str] | None = None, url: str | None = None) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
+    # The transport floor: a read-by-id over the same kind of connection.
+    read = measure_query(port, ["/fhir/Patient/pat-0", "/fhir/Patient/pat-1"], args.requests)
+    out["read"] = read
+    print(f"  {name:7s} read-by-id (HTTP floor) p50 {read['p50_ms']:6.2f} ms  p95 {read['p95_ms']:6.2f} ms", flush=True)
+    local = InProcess(url) if url and engine is not None else None
     for query in only or QUERY_NAMES:
         paths = q.paths(query)
         check = None
@@ -318,12 +357,21 @@ def suite(name: str, port: int, q: Queries, args: argparse.Namespace, engine: En
             m["floor_p50_ms"], m["floor_p95_ms"] = f["p50_ms"], f["p95_ms"]
             m["x_floor_p50"] = m["p50_ms"] / f["p50_ms"]
             m["x_floor_p95"] = m["p95_ms"] / f["p95_ms"]
+        if local is not None:
+            e = local.measure(paths, args.requests)
+            m["engine_p50_ms"], m["engine_p95_ms"] = e["p50_ms"], e["p95_ms"]
         out[query] = m
         line = (f"  {name:7s} {query:3s} p50 {m['p50_ms']:7.2f} ms  p95 {m['p95_ms']:7.2f} ms  {m['rps']:8.1f} req/s")
         if "x_floor_p50" in m:
             line += (f"   floor p50 {m['floor_p50_ms']:6.2f} p95 {m['floor_p95_ms']:6.2f} ms"
                      f"  → {m['x_floor_p50']:4.1f}× / {m['x_floor_p95']:4.1f}×")
+        if "engine_p50_ms" in m:
+            line += (f"   in-process p50 {m['engine_p50_ms']:6.2f} p95 {m['engine_p95_ms']:6.2f} ms"
+                     f" → {m['engine_p50_ms'] / m['floor_p50_ms']:4.1f}× / "
+                     f"{m['engine_p95_ms'] / m['floor_p95_ms']:4.1f}×")
         print(line, flush=True)
+    if local is not None:
+        local.close()
     if args.ingest_bundles:
         rate = ingest(port, q.counts, args.ingest_bundles, ingest_tag)
         out["e"] = {"entries_per_s": rate}
@@ -339,7 +387,7 @@ def ours(url: str, args: argparse.Namespace, scale: float, tag: str, label: str 
     env = {"FHIR_DATABASE_URL": url, "FHIR_AUTH_ENABLED": "false", "FHIR_AUDIT_ENABLED": "false"}
     with server([*GUNICORN, "--timeout", "300", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
                 f"http://127.0.0.1:{port}/fhir/metadata", env):
-        results = suite(label, port, Queries(counts), args, engine, tag)
+        results = suite(label, port, Queries(counts), args, engine, tag, url=url)
     engine.dispose()
     return results, gen_seconds
 
@@ -417,7 +465,7 @@ def main() -> None:
                       f"{mine[q]['rps'] / max(theirs[q]['rps'], 0.01):6.2f}×")
         if "e" in theirs:
             print(f"  e   {mine['e']['entries_per_s'] / theirs['e']['entries_per_s']:6.2f}×")
-    name = f"bench_search-{backend}-{args.scale}.json"
+    name = f"bench_search-{backend}-{args.peer_scale if args.skip_main else args.scale}.json"
     (OUT / name).write_text(json.dumps(report, indent=1))
     print(f"\nwritten to bench/out/{name}")
 

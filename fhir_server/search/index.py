@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 
 from fhir_server.search import composite, date, quantity, reference, string, token, uri
 from fhir_server.search.registry import SearchParam, SearchRegistry
@@ -69,7 +69,24 @@ class IndexWriter:
         if self.before_write is not None:
             self.before_write(conn)
         for table, rows in self.unique_rows(res_pk, res_type, resource).items():
-            conn.execute(insert(table), rows)
+            sql = self._insert_sql(conn, table)
+            columns = [c.name for c in table.columns]
+            conn.exec_driver_sql(sql, [tuple(r.get(c) for c in columns) for r in rows])
+
+    _sql_cache: ClassVar[dict[tuple[str, str], str]] = {}
+
+    @classmethod
+    def _insert_sql(cls, conn: Any, table: Any) -> str:
+        """A plain executemany INSERT (driver SQL: no per-call statement compilation)."""
+        style = conn.dialect.paramstyle
+        key = (table.name, style)
+        sql = cls._sql_cache.get(key)
+        if sql is None:
+            mark = "%s" if style in ("format", "pyformat") else "?"
+            names = [c.name for c in table.columns]
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
+            cls._sql_cache[key] = sql
+        return sql
 
     def remove(self, conn: Any, res_pk: int) -> None:
         for table in ALL_INDEX_TABLES:

@@ -67,17 +67,37 @@ class NullIndex:
         return None
 
 
+_COLS = "res_pk, res_type, res_id, version_id, last_updated, updated_us, deleted, content"
+_VALUES = "version_id, last_updated, updated_us, deleted, content"
+
+
+def _statements(postgres: bool) -> dict[str, str]:
+    """The write path's fixed statements as driver SQL (no per-call compile or cache-key work)."""
+    m = "%s" if postgres else "?"
+    return {
+        "read": f"SELECT {_COLS} FROM resources WHERE res_type = {m} AND res_id = {m}",
+        "read_for_update": f"SELECT {_COLS} FROM resources WHERE res_type = {m} AND res_id = {m}"
+                           + (" FOR UPDATE" if postgres else ""),
+        "insert": f"INSERT INTO resources (res_type, res_id, {_VALUES}) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+                  "RETURNING res_pk",
+        "history": f"INSERT INTO resource_history (res_type, res_id, method, {_VALUES}) "
+                   f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})",
+    }
+
+
+_STATEMENTS = {True: _statements(True), False: _statements(False)}
+
+
 class SqlUnitOfWork:
     def __init__(self, conn: Any, index: IndexWriter, postgres: bool) -> None:
         self.conn = conn
         self._index = index
         self._postgres = postgres
+        self._sql = _STATEMENTS[postgres]
 
     def read(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
-        stmt = select(resources).where(_R.res_type == res_type, _R.res_id == res_id)
-        if for_update and self._postgres:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.conn.exec_driver_sql(self._sql["read_for_update" if for_update else "read"],
+                                        (res_type, res_id)).first()
         return _row_to_stored(row) if row else None
 
     def lock_criteria(self, key: str) -> None:
@@ -113,9 +133,8 @@ class SqlUnitOfWork:
                       content=content)
         if current is None:
             try:
-                res_pk = self.conn.execute(
-                    insert(resources).values(res_type=res_type, res_id=res_id, **values).returning(_R.res_pk)
-                ).scalar_one()
+                res_pk = self.conn.exec_driver_sql(self._sql["insert"], (
+                    res_type, res_id, version, last_updated, updated_us, False, content)).scalar_one()
             except IntegrityError as exc:  # a concurrent create of the same client id
                 raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
         else:
@@ -155,8 +174,9 @@ class SqlUnitOfWork:
 
     def _insert_history(self, res_type: str, res_id: str, method: str, values: dict[str, Any]) -> None:
         try:
-            self.conn.execute(insert(resource_history).values(res_type=res_type, res_id=res_id, method=method,
-                                                              **values))
+            self.conn.exec_driver_sql(self._sql["history"], (
+                res_type, res_id, method, values["version_id"], values["last_updated"], values["updated_us"],
+                values["deleted"], values["content"]))
         except IntegrityError as exc:
             raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
 
