@@ -34,7 +34,7 @@ from fhir_server.search.query import (
 )
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.search.shaping import elements_shape, summary_shape
-from fhir_server.search.tables import search_reference
+from fhir_server.search.tables import alias, search_reference
 from fhir_server.settings import Settings
 from fhir_server.storage.repository import StoredResource
 from fhir_server.storage.sql import _row_to_stored
@@ -135,7 +135,7 @@ class SearchEngine:
         if not params:
             raise BadRequest("Conditional criteria are empty", "Tiêu chí điều kiện bị trống")
         ctx = QueryContext(self.registry, "", boundary, self.expander)
-        res = resources.alias("r")
+        res = alias(resources, "r")
         where = self._filters(ctx, res, res_type, [(k, v) for k, v in params if not _is_result_param(k)],
                               strict=True, issues=[])
         stmt = select(res).where(*where).order_by(res.c.res_pk).limit(limit)
@@ -152,7 +152,7 @@ class SearchEngine:
             params = [(str(k), str(v)) for k, v in cursor["q"]]
         types = self._types(request.res_type, params)
         issues: list[Issue] = []
-        res = resources.alias("r")
+        res = alias(resources, "r")
         filters = self._filters(ctx, res, request.res_type, [(k, v) for k, v in params if not _is_result_param(k)],
                                 request.strict, issues, types)
         count = self._count(params)
@@ -397,7 +397,7 @@ class SearchEngine:
             if target is None or m.res_type == target:
                 by_type.setdefault(m.res_type, []).append(m.res_id)
         ref = search_reference
-        r = resources.alias("inc")
+        r = alias(resources, "inc")
         for res_type, ids in by_type.items():
             for chunk in _chunks(ids):
                 stmt = (select(r).distinct().select_from(ref.join(r, r.c.res_pk == ref.c.res_pk))
@@ -412,7 +412,7 @@ class SearchEngine:
         by_type: dict[str, list[str]] = {}
         for t, i in keys:
             by_type.setdefault(t, []).append(i)
-        r = resources.alias("inc")
+        r = alias(resources, "inc")
         for res_type, ids in by_type.items():
             for chunk in _chunks(sorted(ids)):
                 stmt = select(r).where(r.c.res_type == res_type, r.c.res_id.in_(chunk), r.c.deleted.is_(False),

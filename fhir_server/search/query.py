@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, false, not_, or_, select, true
 from fhir_server.errors import BadRequest
 from fhir_server.search import composite, date, quantity, reference, string, token, uri
 from fhir_server.search.registry import SearchParam, SearchRegistry
-from fhir_server.search.tables import INDEX_TABLES, search_reference
+from fhir_server.search.tables import INDEX_TABLES, alias, search_reference
 from fhir_server.storage.tables import resources
 
 Expander = Callable[[str], list[tuple[str, str]]]
@@ -63,7 +63,7 @@ class QueryContext:
 def _missing(ctx: QueryContext, res: Any, param: SearchParam, raw: str, name: str) -> Any:
     if raw not in ("true", "false"):
         raise BadRequest(f"{name} takes true or false", f"{name} chỉ nhận true hoặc false", expression=name)
-    table = INDEX_TABLES["token" if param.type == "composite" else param.type].alias()
+    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     has_value = exists(select(table.c.res_pk).where(table.c.res_pk == res.c.res_pk, table.c.param == param.key))
     return not_(has_value) if raw == "true" else has_value
 
@@ -169,7 +169,7 @@ def param_clause(ctx: QueryContext, res: Any, res_type: str, name: str, raw: str
             modifier not in _ALLOWED_MODIFIERS.get(param.type, set()):
         raise BadRequest(f"Modifier :{modifier} is not supported for {code} ({param.type})",
                          f"Không hỗ trợ bổ ngữ :{modifier} cho {code} ({param.type})", expression=name)
-    table = INDEX_TABLES["token" if param.type == "composite" else param.type].alias()
+    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     negate = modifier in ("not", "not-in")
     inner_mod = "in" if modifier == "not-in" else (None if modifier == "not" else modifier)
     matches = or_(*[_value_clause(ctx, table, param, v, inner_mod, name) for v in values])
@@ -186,8 +186,8 @@ def _chain_clause(ctx: QueryContext, res: Any, param: SearchParam, type_modifier
     targets = [type_modifier] if type_modifier else [t for t in param.targets if t in served]
     alternatives = []
     for target in targets:
-        tgt = resources.alias()
-        ref = search_reference.alias()
+        tgt = alias(resources)
+        ref = alias(search_reference)
         try:
             inner = param_clause(ctx, tgt, target, chain, raw)
         except UnknownParameter:
@@ -215,8 +215,8 @@ def _has_clause(ctx: QueryContext, res: Any, res_type: str, name: str, raw: str)
     ref_param = ctx.registry.get(src_type, ref_code)
     if ref_param is None or ref_param.type != "reference":
         raise UnknownParameter(name)
-    src = resources.alias()
-    ref = search_reference.alias()
+    src = alias(resources)
+    ref = alias(search_reference)
     try:
         inner = param_clause(ctx, src, src_type, rest, raw)
     except UnknownParameter:
@@ -239,7 +239,7 @@ def sort_expression(ctx: QueryContext, res: Any, res_type: str | None, code: str
     param = ctx.registry.get(res_type, code) if res_type else None
     if param is None:
         raise UnknownParameter(f"_sort={code}")
-    table = INDEX_TABLES["token" if param.type == "composite" else param.type].alias()
+    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     if param.type in ("date", "number", "quantity"):
         column = table.c.high if descending else table.c.low
     else:
