@@ -125,3 +125,14 @@ def test_accent_insensitive_in_a_chain_and_with_contains(network: Any) -> None:
     assert ids(network, "Organization?name:contains=Đồng") == ["bv-dong-nai"]
     assert ids(network, "Organization?name:exact=Bệnh viện Đa khoa Đồng Nai") == ["bv-dong-nai"]
     assert ids(network, "Organization?name:exact=benh vien da khoa dong nai") == []
+
+
+def test_total_of_a_single_parameter_skips_deleted_and_updated_away(client: Any) -> None:
+    for i in range(4):
+        make(client, {"resourceType": "Patient", "id": f"phan{i}", "name": [{"family": "Phan", "given": ["Văn"]}]})
+    assert client.delete("/fhir/Patient/phan0").status_code in (200, 204)
+    make(client, {"resourceType": "Patient", "id": "phan1", "name": [{"family": "Lý"}]})  # no longer matches
+    bundle = client.get("/fhir/Patient?family=phan&_count=1").get_json()
+    assert bundle["total"] == 2
+    assert client.get("/fhir/Patient?name=phan&_summary=count").get_json()["total"] == 2
+    assert client.get("/fhir/Patient?family=phan&_total=accurate&_count=1").get_json()["total"] == 2

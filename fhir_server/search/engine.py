@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import and_, false, func, insert, or_, select, true, update
+from sqlalchemy import and_, distinct, false, func, insert, or_, select, true, update
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.paging import TokenSigner
@@ -29,6 +29,7 @@ from fhir_server.search.query import (
     QueryContext,
     UnknownParameter,
     driver_rank,
+    index_subquery,
     param_clause,
     sort_expression,
 )
@@ -172,7 +173,7 @@ class SearchEngine:
         result = SearchResult(matches=[], issues=[i for i in issues if i.severity != "error"])
         if summary == "count":
             result.summary_count_only = True
-            result.total = self._total(conn, res, filters)
+            result.total = self._counted(conn, ctx, res, filters, request.res_type, params)
             result.self_link = self._link(request.res_type, kept)
             return result
         shape = summary_shape(summary) if summary else None
@@ -217,7 +218,7 @@ class SearchEngine:
         elif cursor is None and not more and total_mode is None:
             result.total = len(rows)
         elif total_mode in ("accurate", "estimate") or cursor is None:
-            result.total = self._total(conn, res, filters)
+            result.total = self._counted(conn, ctx, res, filters, request.res_type, params)
         result.includes = self._includes(conn, ctx, result.matches, params)
         return result
 
@@ -317,6 +318,19 @@ class SearchEngine:
             prefix.append(eq(expr, v))
         terms.append(and_(*prefix, res.c.res_pk < pk if backwards else res.c.res_pk > pk))
         return or_(*terms)
+
+    def _counted(self, conn: Any, ctx: QueryContext, res: Any, filters: list[Any], res_type: str | None,
+                 params: list[tuple[str, str]]) -> int:
+        """The total. A single index predicate with no boundary is counted on its index rows alone:
+        they exist only for current, non-deleted resources of the type (the parameter key is per type),
+        so the resources table need not be probed once per match."""
+        search = [(k, v) for k, v in params if not _is_result_param(k)]
+        if res_type is not None and ctx.boundary is None and len(search) == 1:
+            sub = index_subquery(ctx, res_type, *search[0])
+            if sub is not None:
+                inner = sub.subquery()
+                return int(conn.execute(select(func.count(distinct(inner.c.res_pk)))).scalar_one())
+        return self._total(conn, res, filters)
 
     @staticmethod
     def _total(conn: Any, res: Any, filters: list[Any]) -> int:

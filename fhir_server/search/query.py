@@ -135,6 +135,21 @@ def driver_rank(ctx: QueryContext, res_type: str, name: str, raw: str) -> int:
     return 6  # date, number, quantity: usually wide ranges
 
 
+def index_subquery(ctx: QueryContext, res_type: str, name: str, raw: str) -> Any:
+    """`SELECT res_pk FROM <index> WHERE param = … AND (values)` for a plain positive parameter, else None."""
+    if name.startswith("_has:"):
+        return None
+    code, modifier, chain = _split_name(name)
+    param = ctx.registry.get(res_type, code)
+    if (param is None or chain or code in ("_id", "_lastUpdated") or modifier in ("missing", "not", "not-in")
+            or (modifier and not (param.type == "reference" and modifier[0].isupper())
+                and modifier not in _ALLOWED_MODIFIERS.get(param.type, set()))):
+        return None
+    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
+    matches = or_(*[_value_clause(ctx, table, param, v, modifier, name) for v in split_values(raw)])
+    return select(table.c.res_pk).where(table.c.param == param.key, matches)
+
+
 def param_clause(ctx: QueryContext, res: Any, res_type: str, name: str, raw: str, correlated: bool = False) -> Any:
     """Predicate for one `name=raw` occurrence on the resources alias `res` of type `res_type`.
 
