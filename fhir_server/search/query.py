@@ -52,6 +52,14 @@ class QueryContext:
     base_url: str
     boundary: Any
     expander: Expander | None
+    aliases: int = 0
+
+    def alias(self, source: Any) -> Any:
+        """A cached alias with a name unique within this search's statements (stable SQL text too)."""
+        self.aliases += 1
+        if self.aliases > 64:  # a pathological query: do not grow the cache
+            return alias(source)
+        return alias(source, f"{source.name.removeprefix('search_')}_{self.aliases}")
 
     def boundary_for(self, table: Any, res_type: str | None) -> Any:
         if self.boundary is None:
@@ -63,7 +71,7 @@ class QueryContext:
 def _missing(ctx: QueryContext, res: Any, param: SearchParam, raw: str, name: str) -> Any:
     if raw not in ("true", "false"):
         raise BadRequest(f"{name} takes true or false", f"{name} chỉ nhận true hoặc false", expression=name)
-    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
+    table = ctx.alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     has_value = exists(select(table.c.res_pk).where(table.c.res_pk == res.c.res_pk, table.c.param == param.key))
     return not_(has_value) if raw == "true" else has_value
 
@@ -145,7 +153,7 @@ def index_subquery(ctx: QueryContext, res_type: str, name: str, raw: str) -> Any
             or (modifier and not (param.type == "reference" and modifier[0].isupper())
                 and modifier not in _ALLOWED_MODIFIERS.get(param.type, set()))):
         return None
-    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
+    table = ctx.alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     matches = or_(*[_value_clause(ctx, table, param, v, modifier, name) for v in split_values(raw)])
     return select(table.c.res_pk).where(table.c.param == param.key, matches)
 
@@ -184,7 +192,7 @@ def param_clause(ctx: QueryContext, res: Any, res_type: str, name: str, raw: str
             modifier not in _ALLOWED_MODIFIERS.get(param.type, set()):
         raise BadRequest(f"Modifier :{modifier} is not supported for {code} ({param.type})",
                          f"Không hỗ trợ bổ ngữ :{modifier} cho {code} ({param.type})", expression=name)
-    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
+    table = ctx.alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     negate = modifier in ("not", "not-in")
     inner_mod = "in" if modifier == "not-in" else (None if modifier == "not" else modifier)
     matches = or_(*[_value_clause(ctx, table, param, v, inner_mod, name) for v in values])
@@ -201,8 +209,8 @@ def _chain_clause(ctx: QueryContext, res: Any, param: SearchParam, type_modifier
     targets = [type_modifier] if type_modifier else [t for t in param.targets if t in served]
     alternatives = []
     for target in targets:
-        tgt = alias(resources)
-        ref = alias(search_reference)
+        tgt = ctx.alias(resources)
+        ref = ctx.alias(search_reference)
         try:
             inner = param_clause(ctx, tgt, target, chain, raw)
         except UnknownParameter:
@@ -230,8 +238,8 @@ def _has_clause(ctx: QueryContext, res: Any, res_type: str, name: str, raw: str)
     ref_param = ctx.registry.get(src_type, ref_code)
     if ref_param is None or ref_param.type != "reference":
         raise UnknownParameter(name)
-    src = alias(resources)
-    ref = alias(search_reference)
+    src = ctx.alias(resources)
+    ref = ctx.alias(search_reference)
     try:
         inner = param_clause(ctx, src, src_type, rest, raw)
     except UnknownParameter:
@@ -254,7 +262,7 @@ def sort_expression(ctx: QueryContext, res: Any, res_type: str | None, code: str
     param = ctx.registry.get(res_type, code) if res_type else None
     if param is None:
         raise UnknownParameter(f"_sort={code}")
-    table = alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
+    table = ctx.alias(INDEX_TABLES["token" if param.type == "composite" else param.type])
     if param.type in ("date", "number", "quantity"):
         column = table.c.high if descending else table.c.low
     else:

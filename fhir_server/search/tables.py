@@ -112,9 +112,21 @@ ALL_INDEX_TABLES = (search_token, search_string, search_date, search_number, sea
 _LIGHT: dict[str, Any] = {}
 
 
+_NAMED: dict[tuple[str, str], Any] = {}
+
+
 def alias(source: Table, name: str | None = None) -> Any:
+    """An alias of `source` for queries. Named aliases are immutable and cached (the caller makes
+    the names unique within a statement); unnamed ones are fresh anonymous aliases."""
+    if name is not None:
+        cached = _NAMED.get((source.name, name))
+        if cached is not None:
+            return cached
     light = _LIGHT.get(source.name)
     if light is None:
         light = table(source.name, *[column(c.name, c.type) for c in source.columns])
         _LIGHT[source.name] = light
-    return light.alias(name)
+    made = light.alias(name)
+    if name is not None:
+        _NAMED[(source.name, name)] = made
+    return made
