@@ -52,6 +52,8 @@ def build_service(settings: Settings, engine: Engine | None = None, **kwargs: An
     ensure_schema(engine)
     secret = settings.secret_key or probe.shared_secret("paging-secret")
     search_engine = SearchEngine(engine=engine, settings=settings, secret=secret)
+    with engine.connect() as conn:
+        search_engine.load_stored_parameters(conn)  # SearchParameter resources in the store
     repo = SqlRepository(engine, index=search_engine.index_writer())
 
     def structure(resource: dict[str, Any], res_type: str, mode: str) -> None:
@@ -76,4 +78,7 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     for name in PAGE_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).make_blueprint())
     register_error_handlers(app)
+    from fhir_server.api.fast_read import FastRead
+
+    app.wsgi_app = FastRead(app, app.wsgi_app, svc)  # type: ignore[method-assign]
     return app

@@ -9,29 +9,42 @@ clients insert.
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import and_, false, func, or_, select, true
+from sqlalchemy import and_, distinct, false, func, insert, or_, select, true, update
 
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.paging import TokenSigner
 from fhir_server.registry import RESOURCE_TYPES
 from fhir_server.search.api import SearchRequest, SearchResult
 from fhir_server.search.index import IndexWriter
-from fhir_server.search.query import Expander, QueryContext, UnknownParameter, param_clause, sort_expression
+from fhir_server.search.query import (
+    Expander,
+    QueryContext,
+    UnknownParameter,
+    driver_rank,
+    index_subquery,
+    param_clause,
+    sort_expression,
+)
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.search.shaping import elements_shape, summary_shape
-from fhir_server.search.tables import search_reference
+from fhir_server.search.tables import alias, search_reference
 from fhir_server.settings import Settings
 from fhir_server.storage.repository import StoredResource
 from fhir_server.storage.sql import _row_to_stored
-from fhir_server.storage.tables import resources
+from fhir_server.storage.tables import resources, server_state
 
 RESULT_PARAMS = {"_count", "_sort", "_include", "_revinclude", "_total", "_summary", "_elements", "_page", "_type",
                  "_contained", "_containedType"}
+log = logging.getLogger("fhir_server.search")
+PARAMS_GENERATION = "search-parameters-generation"
 MAX_INCLUDE_ROUNDS = 4
 CHUNK = 500
 
@@ -59,6 +72,11 @@ class SearchEngine:
         self.writer = IndexWriter(self.registry)
         self.signer = TokenSigner(secret, "search-page")
         self.expander: Expander | None = None
+        # Stored SearchParameters: reloaded when the reindex command bumps the generation.
+        self.refresh_seconds = 5.0
+        self._generation: str | None = None
+        self._checked_at = time.monotonic()
+        self.writer.before_write = self.refresh
 
     # -- the contract ---------------------------------------------------------------
     def index_writer(self) -> IndexWriter:
@@ -70,19 +88,62 @@ class SearchEngine:
             self.registry.by_url[d.get("url", "")] = d
             self.registry.add(d)
 
+    # -- SearchParameter resources stored in the database ---------------------------------
+    def load_stored_parameters(self, conn: Any) -> int:
+        """Compile every stored, non-retired SearchParameter resource (at start-up and on refresh)."""
+        import orjson
+
+        rows = conn.execute(select(resources.c.content).where(
+            resources.c.res_type == "SearchParameter", resources.c.deleted.is_(False)))
+        definitions = [d for d in (orjson.loads(c) for (c,) in rows if c) if d.get("status") != "retired"]
+        for d in definitions:
+            try:
+                self.add_parameters([d])
+            except Exception:  # an expression the FHIRPath engine cannot compile: skipped, not fatal
+                log.warning("stored SearchParameter %s could not be compiled; skipped", d.get("url") or d.get("id"))
+                self.registry.skipped.append(f"{d.get('code')} (stored, does not compile)")
+        self._generation = self._read_generation(conn)
+        self._checked_at = time.monotonic()
+        return len(definitions)
+
+    @staticmethod
+    def _read_generation(conn: Any) -> str | None:
+        value = conn.execute(select(server_state.c.value).where(server_state.c.name == PARAMS_GENERATION)).scalar()
+        return str(value) if value is not None else None
+
+    def bump_generation(self, conn: Any) -> None:
+        """Tell every process sharing the database to reload stored SearchParameters."""
+        value = uuid.uuid4().hex
+        updated = conn.execute(update(server_state).where(server_state.c.name == PARAMS_GENERATION)
+                               .values(value=value)).rowcount
+        if not updated:
+            conn.execute(insert(server_state).values(name=PARAMS_GENERATION, value=value))
+        self._generation = value
+
+    def refresh(self, conn: Any) -> None:
+        """Reload stored SearchParameters when a reindex elsewhere changed them (checked every few seconds)."""
+        now = time.monotonic()
+        if now - self._checked_at < self.refresh_seconds:
+            return
+        self._checked_at = now
+        if self._read_generation(conn) != self._generation:
+            self.load_stored_parameters(conn)
+
     def match(self, conn: Any, res_type: str, criteria: str, limit: int = 2, boundary: Any = None
               ) -> list[StoredResource]:
+        self.refresh(conn)
         params = parse_qsl(criteria, keep_blank_values=True)
         if not params:
             raise BadRequest("Conditional criteria are empty", "Tiêu chí điều kiện bị trống")
         ctx = QueryContext(self.registry, "", boundary, self.expander)
-        res = resources.alias("r")
+        res = alias(resources, "r")
         where = self._filters(ctx, res, res_type, [(k, v) for k, v in params if not _is_result_param(k)],
                               strict=True, issues=[])
         stmt = select(res).where(*where).order_by(res.c.res_pk).limit(limit)
         return [_row_to_stored(r) for r in conn.execute(stmt)]
 
     def search(self, conn: Any, request: SearchRequest) -> SearchResult:
+        self.refresh(conn)
         ctx = QueryContext(self.registry, request.base_url, request.boundary, self.expander)
         params = list(request.params)
         cursor: dict[str, Any] | None = None
@@ -92,7 +153,7 @@ class SearchEngine:
             params = [(str(k), str(v)) for k, v in cursor["q"]]
         types = self._types(request.res_type, params)
         issues: list[Issue] = []
-        res = resources.alias("r")
+        res = alias(resources, "r")
         filters = self._filters(ctx, res, request.res_type, [(k, v) for k, v in params if not _is_result_param(k)],
                                 request.strict, issues, types)
         count = self._count(params)
@@ -112,7 +173,7 @@ class SearchEngine:
         result = SearchResult(matches=[], issues=[i for i in issues if i.severity != "error"])
         if summary == "count":
             result.summary_count_only = True
-            result.total = self._total(conn, res, filters)
+            result.total = self._counted(conn, ctx, res, filters, request.res_type, params)
             result.self_link = self._link(request.res_type, kept)
             return result
         shape = summary_shape(summary) if summary else None
@@ -157,7 +218,7 @@ class SearchEngine:
         elif cursor is None and not more and total_mode is None:
             result.total = len(rows)
         elif total_mode in ("accurate", "estimate") or cursor is None:
-            result.total = self._total(conn, res, filters)
+            result.total = self._counted(conn, ctx, res, filters, request.res_type, params)
         result.includes = self._includes(conn, ctx, result.matches, params)
         return result
 
@@ -180,9 +241,11 @@ class SearchEngine:
         unknown_in: dict[str, int] = {}
         for t in types:
             conds: list[Any] = [res.c.res_type == t, ctx.boundary_for(res, t)]
-            for name, value in params:
+            ranks = [driver_rank(ctx, t, name, value) for name, value in params]
+            driver = ranks.index(min(ranks)) if ranks else -1
+            for i, (name, value) in enumerate(params):
                 try:
-                    conds.append(param_clause(ctx, res, t, name, value))
+                    conds.append(param_clause(ctx, res, t, name, value, correlated=i != driver))
                 except UnknownParameter as exc:
                     # In a multi-type search a type without the parameter simply cannot match.
                     unknown_in[exc.name] = unknown_in.get(exc.name, 0) + 1
@@ -255,6 +318,19 @@ class SearchEngine:
             prefix.append(eq(expr, v))
         terms.append(and_(*prefix, res.c.res_pk < pk if backwards else res.c.res_pk > pk))
         return or_(*terms)
+
+    def _counted(self, conn: Any, ctx: QueryContext, res: Any, filters: list[Any], res_type: str | None,
+                 params: list[tuple[str, str]]) -> int:
+        """The total. A single index predicate with no boundary is counted on its index rows alone:
+        they exist only for current, non-deleted resources of the type (the parameter key is per type),
+        so the resources table need not be probed once per match."""
+        search = [(k, v) for k, v in params if not _is_result_param(k)]
+        if res_type is not None and ctx.boundary is None and len(search) == 1:
+            sub = index_subquery(ctx, res_type, *search[0])
+            if sub is not None:
+                inner = sub.subquery()
+                return int(conn.execute(select(func.count(distinct(inner.c.res_pk)))).scalar_one())
+        return self._total(conn, res, filters)
 
     @staticmethod
     def _total(conn: Any, res: Any, filters: list[Any]) -> int:
@@ -335,7 +411,7 @@ class SearchEngine:
             if target is None or m.res_type == target:
                 by_type.setdefault(m.res_type, []).append(m.res_id)
         ref = search_reference
-        r = resources.alias("inc")
+        r = alias(resources, "inc")
         for res_type, ids in by_type.items():
             for chunk in _chunks(ids):
                 stmt = (select(r).distinct().select_from(ref.join(r, r.c.res_pk == ref.c.res_pk))
@@ -350,7 +426,7 @@ class SearchEngine:
         by_type: dict[str, list[str]] = {}
         for t, i in keys:
             by_type.setdefault(t, []).append(i)
-        r = resources.alias("inc")
+        r = alias(resources, "inc")
         for res_type, ids in by_type.items():
             for chunk in _chunks(sorted(ids)):
                 stmt = select(r).where(r.c.res_type == res_type, r.c.res_id.in_(chunk), r.c.deleted.is_(False),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 
 from fhir_server.search import composite, date, quantity, reference, string, token, uri
 from fhir_server.search.registry import SearchParam, SearchRegistry
@@ -41,6 +42,8 @@ def rows_for_param(param: SearchParam, resource: dict[str, Any]) -> list[dict[st
 class IndexWriter:
     def __init__(self, registry: SearchRegistry) -> None:
         self.registry = registry
+        # Called with the write connection first (the engine reloads changed SearchParameters).
+        self.before_write: Callable[[Any], None] | None = None
 
     def rows(self, res_type: str, resource: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
         by_table: dict[Any, list[dict[str, Any]]] = {}
@@ -53,11 +56,37 @@ class IndexWriter:
                 by_table.setdefault(table, []).append(row)
         return by_table
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+    def unique_rows(self, res_pk: int, res_type: str, resource: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
+        """The rows `write` inserts, per table (also used by bulk loaders, so both write the same)."""
+        out: dict[Any, list[dict[str, Any]]] = {}
         for table, rows in self.rows(res_type, resource).items():
             # Dedupe identical rows (e.g. the same code in two codings).
             unique = {tuple(sorted(r.items())): r for r in rows}
-            conn.execute(insert(table), [{**r, "res_pk": res_pk} for r in unique.values()])
+            out[table] = [{**r, "res_pk": res_pk} for r in unique.values()]
+        return out
+
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+        if self.before_write is not None:
+            self.before_write(conn)
+        for table, rows in self.unique_rows(res_pk, res_type, resource).items():
+            sql = self._insert_sql(conn, table)
+            columns = [c.name for c in table.columns]
+            conn.exec_driver_sql(sql, [tuple(r.get(c) for c in columns) for r in rows])
+
+    _sql_cache: ClassVar[dict[tuple[str, str], str]] = {}
+
+    @classmethod
+    def _insert_sql(cls, conn: Any, table: Any) -> str:
+        """A plain executemany INSERT (driver SQL: no per-call statement compilation)."""
+        style = conn.dialect.paramstyle
+        key = (table.name, style)
+        sql = cls._sql_cache.get(key)
+        if sql is None:
+            mark = "%s" if style in ("format", "pyformat") else "?"
+            names = [c.name for c in table.columns]
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(mark for _ in names)})"
+            cls._sql_cache[key] = sql
+        return sql
 
     def remove(self, conn: Any, res_pk: int) -> None:
         for table in ALL_INDEX_TABLES:

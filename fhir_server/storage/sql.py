@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_server.errors import Conflict, PreconditionFailed
@@ -32,6 +32,16 @@ def now_instant() -> tuple[str, int]:
 
 def dumps(resource: dict[str, Any]) -> str:
     return orjson.dumps(resource).decode()
+
+
+def version_body(res_type: str, res_id: str, version: int, last_updated: str, resource: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The stored form of a version: server-set id and meta first, then the client's elements."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    body: dict[str, Any] = {"resourceType": res_type, "id": res_id,
+                            "meta": {"versionId": str(version), "lastUpdated": last_updated, **meta}}
+    body.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+    return body
 
 
 def _row_to_stored(row: Any, seq: bool = False) -> StoredResource:
@@ -57,17 +67,37 @@ class NullIndex:
         return None
 
 
+_COLS = "res_pk, res_type, res_id, version_id, last_updated, updated_us, deleted, content"
+_VALUES = "version_id, last_updated, updated_us, deleted, content"
+
+
+def _statements(postgres: bool) -> dict[str, str]:
+    """The write path's fixed statements as driver SQL (no per-call compile or cache-key work)."""
+    m = "%s" if postgres else "?"
+    return {
+        "read": f"SELECT {_COLS} FROM resources WHERE res_type = {m} AND res_id = {m}",
+        "read_for_update": f"SELECT {_COLS} FROM resources WHERE res_type = {m} AND res_id = {m}"
+                           + (" FOR UPDATE" if postgres else ""),
+        "insert": f"INSERT INTO resources (res_type, res_id, {_VALUES}) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}) "
+                  "RETURNING res_pk",
+        "history": f"INSERT INTO resource_history (res_type, res_id, method, {_VALUES}) "
+                   f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})",
+    }
+
+
+_STATEMENTS = {True: _statements(True), False: _statements(False)}
+
+
 class SqlUnitOfWork:
     def __init__(self, conn: Any, index: IndexWriter, postgres: bool) -> None:
         self.conn = conn
         self._index = index
         self._postgres = postgres
+        self._sql = _STATEMENTS[postgres]
 
     def read(self, res_type: str, res_id: str, *, for_update: bool = False) -> StoredResource | None:
-        stmt = select(resources).where(_R.res_type == res_type, _R.res_id == res_id)
-        if for_update and self._postgres:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.conn.exec_driver_sql(self._sql["read_for_update" if for_update else "read"],
+                                        (res_type, res_id)).first()
         return _row_to_stored(row) if row else None
 
     def lock_criteria(self, key: str) -> None:
@@ -97,18 +127,14 @@ class SqlUnitOfWork:
             raise PreconditionFailed("Resource does not exist", "Tài nguyên không tồn tại")
         version = 1 if current is None else current.version_id + 1
         last_updated, updated_us = now_instant()
-        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-        body: dict[str, Any] = {"resourceType": res_type, "id": res_id,
-                                "meta": {"versionId": str(version), "lastUpdated": last_updated, **meta}}
-        body.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+        body = version_body(res_type, res_id, version, last_updated, resource)
         content = dumps(body)
         values = dict(version_id=version, last_updated=last_updated, updated_us=updated_us, deleted=False,
                       content=content)
         if current is None:
             try:
-                res_pk = self.conn.execute(
-                    insert(resources).values(res_type=res_type, res_id=res_id, **values).returning(_R.res_pk)
-                ).scalar_one()
+                res_pk = self.conn.exec_driver_sql(self._sql["insert"], (
+                    res_type, res_id, version, last_updated, updated_us, False, content)).scalar_one()
             except IntegrityError as exc:  # a concurrent create of the same client id
                 raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
         else:
@@ -148,8 +174,9 @@ class SqlUnitOfWork:
 
     def _insert_history(self, res_type: str, res_id: str, method: str, values: dict[str, Any]) -> None:
         try:
-            self.conn.execute(insert(resource_history).values(res_type=res_type, res_id=res_id, method=method,
-                                                              **values))
+            self.conn.exec_driver_sql(self._sql["history"], (
+                res_type, res_id, method, values["version_id"], values["last_updated"], values["updated_us"],
+                values["deleted"], values["content"]))
         except IntegrityError as exc:
             raise Conflict("Concurrent write to the same resource", "Ghi đồng thời vào cùng tài nguyên") from exc
 
@@ -162,6 +189,17 @@ class SqlRepository:
         mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
                           f"WHERE res_type = {mark} AND res_id = {mark}")
+        # PostgreSQL read-by-id: an autocommit pool with no pre-ping and no reset, so a read is one
+        # round trip (not BEGIN + ping + SELECT + ROLLBACK); a dead connection is retried once.
+        self._read_engine = engine
+        self._disconnect: tuple[type[BaseException], ...] = ()
+        if self.postgres:
+            self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+                                              pool_reset_on_return=None, pool_size=5, max_overflow=10)
+            self._disconnect = (engine.dialect.loaded_dbapi.OperationalError,
+                                engine.dialect.loaded_dbapi.InterfaceError)
+            read_engine = self._read_engine
+            event.listen(engine, "engine_disposed", lambda _e: read_engine.dispose())
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -175,14 +213,21 @@ class SqlRepository:
 
     def read(self, res_type: str, res_id: str) -> StoredResource | None:
         """The hot path: one indexed SELECT through the pooled DB-API connection."""
-        conn = self.engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            cur.execute(self._read_sql, (res_type, res_id))
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            conn.close()
+        for attempt in (1, 2):
+            conn = self._read_engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                cur.execute(self._read_sql, (res_type, res_id))
+                row = cur.fetchone()
+                cur.close()
+            except self._disconnect:
+                conn.invalidate()
+                if attempt == 2:
+                    raise
+                continue
+            finally:
+                conn.close()
+            break
         if row is None:
             return None
         res_pk, version_id, last_updated, deleted, content = row
