@@ -20,6 +20,7 @@ from fhir_server.storage.tables import metadata
 # Components that extend the service (profiles, terminology, signatures, reports): each
 # module has `install(svc, settings, engine)`, called once at start-up.
 COMPONENT_INSTALLERS: list[str] = [
+    "auth",  # OAuth 2.0 / SMART authorization and the audit trail (installs only when auth_enabled)
 ]
 
 
@@ -64,5 +65,7 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     svc = build_service(settings, **service_kwargs)
     app.extensions["fhir_service"] = svc
     app.register_blueprint(make_blueprint(), url_prefix=settings.base_path)
+    for blueprint in svc.blueprints:
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app
