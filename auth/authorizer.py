@@ -296,6 +296,10 @@ class PolicyAuthorizer:
         anchor = compiler.anchor
         anchor_ids = anchor.ids if isinstance(anchor.ids, list) else None
         for link in compiler.owner.get(res_type, ()):
+            if link == "_create":
+                if current is None or current.deleted:
+                    return True
+                continue
             if link == "_self":
                 if res_type == anchor.res_type and resource.get("id") and (
                         anchor_ids is None or resource.get("id") in anchor_ids):

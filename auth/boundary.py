@@ -71,6 +71,8 @@ class LinkCompiler:
         return conds[0] if len(conds) == 1 else or_(*conds)
 
     def _link(self, alias: Any, res_type: str, link: str, depth: int) -> Any:
+        if link == "_create":
+            return None
         if link == "_self":
             return self.anchor.contains(alias.c.res_id) if res_type == self.anchor.res_type else None
         if link.startswith("<"):
