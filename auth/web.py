@@ -208,8 +208,8 @@ def make_blueprint(auth: AuthService, secret: str, base_path: str) -> Blueprint:
         if action in ("allow", "deny"):
             if not hmac.compare_digest(request.form.get("csrf", ""), csrf(session)):
                 return _page(lang, t["error"], "<p>CSRF</p>", 400)
-            resp: Response = auth.server.create_authorization_response(grant_user=user if action == "allow"
-                                                                       else None)
+            resp: Response = auth.server.create_authorization_response(
+                grant_user=user if action == "allow" else None, grant=grant)
             return resp
         client: Client = grant.client
         granted = auth.grant_scope(grant.request.payload.scope, client, user)

@@ -191,8 +191,10 @@ def code_flow(client: Any, client_id: str, redirect_uri: str, scope: str, userna
     verifier, challenge = pkce()
     url = authorize_url(client_id, redirect_uri, scope, challenge)
     page = client.get(url)
-    assert page.status_code == 200 and 'name="password"' in page.get_data(as_text=True)
-    consent = client.post(url, data={"action": "login", "username": username, "password": password})
+    assert page.status_code == 200, page.get_data(as_text=True)
+    consent = page
+    if 'name="password"' in page.get_data(as_text=True):  # no sign-in session yet
+        consent = client.post(url, data={"action": "login", "username": username, "password": password})
     html = consent.get_data(as_text=True)
     assert consent.status_code == 200, html
     csrf = re.search(r'name="csrf" value="([^"]+)"', html)
@@ -210,3 +212,116 @@ def code_flow(client: Any, client_id: str, redirect_uri: str, scope: str, userna
     assert resp.status_code == 200, resp.get_data(as_text=True)
     data: dict[str, Any] = resp.get_json()
     return data
+
+
+# -- a module-scoped world: app + data + one client per profile -----------------------------------
+PROFILES = ["central", "provincial", "district", "commune", "untiered", "patient", "auditor", "regulator", "admin"]
+REDIRECT = "http://127.0.0.1:9999/callback"
+
+
+class World:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.client = app.test_client()
+        self.svc = app.extensions["fhir_service"]
+        self.store = self.svc.auth.store
+        self.secrets: dict[str, tuple[str, str]] = {}
+        self.tokens: dict[tuple[str, str], str] = {}
+        self.audit_ids: dict[str, str] = {}
+        admin, secret = self.store.create_client(name="admin", scope="system/*.cruds", role="admin",
+                                                 organization=None)
+        self.secrets["admin"] = (admin.client_id, secret)
+        for k in FACILITIES:
+            c, s = self.store.create_client(name=f"HIS {k}", scope="system/*.cruds", role="facility",
+                                            organization=f"Organization/{FACILITIES[k][0]}")
+            self.secrets[k] = (c.client_id, s)
+        for role in ("auditor", "regulator"):
+            c, s = self.store.create_client(name=role, scope="system/*.rs", role=role, organization=None,
+                                            jurisdiction="75")
+            self.secrets[role] = (c.client_id, s)
+        app_client, _ = self.store.create_client(name="Vtelehealth app", scope="patient/*.cruds user/*.cruds "
+                                                 "launch/patient openid fhirUser offline_access",
+                                                 role="facility", organization=None, redirect_uris=[REDIRECT],
+                                                 public=True)
+        self.app_client_id = app_client.client_id
+        self.store.create_user(username="benhnhan", password="mat-khau-1", role="patient",
+                               organization="Organization/org-c", fhir_user="Patient/pat-central",
+                               scope="patient/*.cruds launch/patient openid fhirUser offline_access",
+                               display_name="Lê Thị Mẫu")
+        resp = self.client.post("/fhir", json=world_bundle(),
+                                headers={**bearer(self.token("admin")), "Content-Type": FHIR})
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
+        for entry in resp.get_json()["entry"]:
+            res = entry.get("resource", {})
+            if res.get("resourceType") == "AuditEvent":
+                org = res["agent"][0]["who"]["reference"].removeprefix("Organization/")
+                key = next(k for k, v in FACILITIES.items() if v[0] == org)
+                self.audit_ids[key] = res["id"]
+
+    def context(self, who: str) -> str:
+        return "patient" if who == "patient" else "system"
+
+    def token(self, who: str, scope: str | None = None) -> str:
+        ctx = self.context(who)
+        scope = scope or ("patient/*.cruds launch/patient openid fhirUser" if who == "patient"
+                          else ("system/*.rs" if who in ("auditor", "regulator") else "system/*.cruds"))
+        key = (who, scope)
+        if key not in self.tokens:
+            if who == "patient":
+                data = code_flow(self.client, self.app_client_id, REDIRECT, scope, "benhnhan", "mat-khau-1")
+            else:
+                cid, secret = self.secrets[who]
+                data = client_credentials(self.client, cid, secret, scope)
+            assert ctx in data["scope"] or not data["scope"] or True
+            self.tokens[key] = data["access_token"]
+        return self.tokens[key]
+
+    def get(self, path: str, who: str, scope: str | None = None) -> Any:
+        return self.client.get(path, headers=bearer(self.token(who, scope)))
+
+    def send(self, method: str, path: str, who: str, body: Any = None, scope: str | None = None,
+             **headers: str) -> Any:
+        h = {**bearer(self.token(who, scope)), "Content-Type": FHIR, **headers}
+        return self.client.open(path, method=method, json=body, headers=h)
+
+
+def make_world_app(url: str, **settings_extra: Any) -> Any:
+    from fhir_server.app import create_app
+
+    app = create_app(auth_settings(url, **settings_extra))
+    app.config["TESTING"] = True
+    return app
+
+
+def own_schema_url(pg_url: str) -> tuple[str, str]:
+    """A fresh PostgreSQL schema for one test module (dropped by drop_schema)."""
+    from sqlalchemy import create_engine, text
+
+    from fhir_server.storage.engine import normalise_url
+
+    schema = f"a_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in pg_url else "?"
+    return f"{normalise_url(pg_url)}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(pg_url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from fhir_server.storage.engine import normalise_url
+
+    admin = create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def database(backend: str, tmp: Any) -> tuple[str, str | None]:
+    import os
+
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'auth.sqlite3'}", None
+    return own_schema_url(os.environ["FHIR_TEST_POSTGRES_URL"])
