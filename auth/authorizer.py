@@ -22,7 +22,7 @@ from auth.scopes import Grants, grants_for
 from auth.tokens import InvalidToken, TokenVerifier
 from fhir_server.errors import Forbidden, NotAuthenticated, NotFound
 from fhir_server.interactions.model import FhirRequest
-from fhir_server.principal import ADMIN, PATIENT, Principal
+from fhir_server.principal import Principal
 from fhir_server.registry import RESOURCE_TYPES
 from fhir_server.search.query import QueryContext, param_clause
 from fhir_server.search.reference import parse_literal
@@ -158,7 +158,7 @@ class PolicyAuthorizer:
     def access(self, req: FhirRequest) -> Access:
         cached = getattr(req, "_auth_access", None)
         if cached is not None and cached.principal is req.principal:
-            return cached  # type: ignore[no-any-return]
+            return cached
         acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url)
         req._auth_access = acc  # type: ignore[attr-defined]
         return acc
@@ -302,9 +302,9 @@ class PolicyAuthorizer:
                 continue
             if link == "_self":
                 if res_type == anchor.res_type and resource.get("id") and (
-                        anchor_ids is None or resource.get("id") in anchor_ids):
-                    if anchor_ids is not None or self._inside_sql(acc, res_type, str(resource["id"]), conn):
-                        return True
+                        anchor_ids is None or resource.get("id") in anchor_ids) and (
+                        anchor_ids is not None or self._inside_sql(acc, res_type, str(resource["id"]), conn)):
+                    return True
                 continue
             if link.startswith("<"):
                 if current is not None and not current.deleted:

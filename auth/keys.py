@@ -99,4 +99,4 @@ class KeyStore:
         self._fresh()
         if not self._public:
             self.signing_key()
-        return KeySet(list(self._public.values())).as_dict(private=False)
+        return dict(KeySet(list(self._public.values())).as_dict(private=False))

@@ -43,9 +43,7 @@ def parse_scope(text: str) -> ResourceScope | None:
     context, res_type, acts, query = m.groups()
     if res_type != "*" and res_type not in RESOURCE_TYPES:
         return None
-    if acts in _V1:
-        acts = _V1[acts]
-    elif query is None and acts in ("read", "write"):
+    if acts in _V1 or (query is None and acts in ("read", "write")):
         acts = _V1[acts]
     # v2: a subsequence of c r u d s in that order.
     it = iter(ACTION_ORDER)

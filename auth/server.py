@@ -35,7 +35,7 @@ from auth.store import AuthStore, Client, RefreshToken, User, sha256
 from auth.tokens import InvalidToken, TokenVerifier, issue_access_token
 
 ASSERTION_ALGS = ["RS384", "ES384", "RS256", "ES256", "PS384"]
-ENDPOINT_AUTH = ["client_secret_basic", "private_key_jwt", "none"]
+ENDPOINT_AUTH = ("client_secret_basic", "private_key_jwt", "none")
 
 
 @dataclass
@@ -125,7 +125,7 @@ class AuthService:
         server.register_client_auth_method("private_key_jwt", _ClientAssertion(self))
 
         class ClientCredentials(grants.ClientCredentialsGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
+            TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
 
         class AuthorizationCode(grants.AuthorizationCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS = ENDPOINT_AUTH
@@ -185,7 +185,7 @@ def _covers(registered: str, scope: str) -> bool:
     return _covered(scope, set(registered.split()))
 
 
-class _Generator(BearerTokenGenerator):  # type: ignore[misc]
+class _Generator(BearerTokenGenerator):
     def __init__(self, svc: AuthService) -> None:
         super().__init__(self._access, self._refresh, self._expires)
         self.svc = svc
@@ -220,10 +220,10 @@ class _Generator(BearerTokenGenerator):  # type: ignore[misc]
         return token
 
 
-class _S256Only(CodeChallenge):  # type: ignore[misc]
+class _S256Only(CodeChallenge):
     """PKCE is required for every client, and only with S256."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
     def validate_code_challenge(self, grant: Any, redirect_uri: Any) -> None:
         data = grant.request.payload.data
@@ -239,7 +239,7 @@ class _S256Only(CodeChallenge):  # type: ignore[misc]
         super().validate_code_verifier(grant, result)
 
 
-class _ClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
+class _ClientAssertion(JWTBearerClientAssertion):
     """private_key_jwt (RFC 7523 §2.2, SMART Backend Services): a client-signed JWT, used once."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
@@ -257,7 +257,7 @@ class _ClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         if client.jwks:
-            return KeySet.import_key_set(client.jwks)
+            return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
         if client.jwks_uri:
             import requests
 
@@ -312,7 +312,7 @@ def _query(svc: AuthService, token: str, hint: str | None) -> Any:
     return svc.store.get_refresh_token(token)
 
 
-class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+class _Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = ENDPOINT_AUTH
 
     def __init__(self, server: Any, svc: AuthService) -> None:
@@ -328,15 +328,16 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token, _AccessToken):
             c = token.claims
-            out = {k: c[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "role",
-                                     "organization", "tier", "jurisdiction", "fhirUser", "patient") if k in c}
+            names = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "role", "organization",
+                     "tier", "jurisdiction", "fhirUser", "patient")
+            out: dict[str, Any] = {k: c[k] for k in names if k in c}
             out["token_type"] = "Bearer"
             return out
         return {"active": True, "scope": token.scope, "client_id": token.client_id, "username": token.username,
                 "exp": token.expires_at, "iat": token.issued_at, "token_type": "refresh_token"}
 
 
-class _Revocation(RevocationEndpoint):  # type: ignore[misc]
+class _Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ENDPOINT_AUTH
 
     def __init__(self, server: Any, svc: AuthService) -> None:

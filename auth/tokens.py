@@ -117,7 +117,8 @@ class TokenVerifier:
             raise InvalidToken(f"Signature algorithm '{alg}' is not accepted",
                                f"Không chấp nhận thuật toán chữ ký '{alg}'")
         if header.get("typ") not in ("at+jwt", "application/at+jwt"):
-            raise InvalidToken("Not an access token (typ must be at+jwt)", "Không phải mã truy cập (typ phải là at+jwt)")
+            raise InvalidToken("Not an access token (typ must be at+jwt)",
+                               "Không phải mã truy cập (typ phải là at+jwt)")
         key = self.keys.verification_key(header.get("kid"))
         if key is None:
             raise InvalidToken("The token is signed by an unknown key", "Mã được ký bằng khóa không rõ")

@@ -57,9 +57,11 @@ def _page(lang: str, title: str, body: str, status: int = 200) -> Response:
     switch = f"{request.path}?{urlencode({**args, 'lang': other})}"
     doc = f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}label{{display:block;margin:.8rem 0}}
-input{{width:100%;padding:.4rem}}button{{padding:.5rem 1.2rem;margin-right:.5rem}}.err{{color:#a00}}</style></head>
-<body><p><a href="{html.escape(switch)}">{TEXT[lang]['other']}</a></p><h1>{html.escape(title)}</h1>{body}</body></html>"""
+<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
+label{{display:block;margin:.8rem 0}}input{{width:100%;padding:.4rem}}
+button{{padding:.5rem 1.2rem;margin-right:.5rem}}.err{{color:#a00}}</style></head>
+<body><p><a href="{html.escape(switch)}">{TEXT[lang]['other']}</a></p><h1>{html.escape(title)}</h1>
+{body}</body></html>"""
     return Response(doc, status=status, content_type="text/html; charset=utf-8",
                     headers={"X-Frame-Options": "DENY", "Cache-Control": "no-store",
                              "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"})

@@ -163,7 +163,8 @@ def test_conditional_interactions_do_not_match_resources_outside(world: World) -
 
 
 def test_writes_cannot_move_a_resource_out_of_or_into_another_boundary(world: World) -> None:
-    moved = {"resourceType": "Patient", "id": "pat-central", "managingOrganization": {"reference": "Organization/org-m"}}
+    moved = {"resourceType": "Patient", "id": "pat-central",
+             "managingOrganization": {"reference": "Organization/org-m"}}
     resp = world.send("PUT", "/fhir/Patient/pat-central", "central", moved)
     assert resp.status_code == 403 and resp.get_json()["issue"][0]["code"] == "forbidden"
     patch = [{"op": "replace", "path": "/managingOrganization/reference", "value": "Organization/org-m"}]
