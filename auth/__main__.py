@@ -83,14 +83,15 @@ def demo_clients(args: argparse.Namespace) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     for org, tier, name in DEMO_FACILITIES:
         client, secret = store.create_client(name=name, scope="system/*.cruds", role=FACILITY,
-                                             organization=f"Organization/{org}")
+                                             organization=f"Organization/{org}", client_id=f"demo-{org}",
+                                             replace=True)
         out.append({"tier": tier, "organization": f"Organization/{org}", "client_id": client.client_id,
                     "client_secret": secret,
                     "curl": f"curl -s -u '{client.client_id}:{secret}' -d grant_type=client_credentials "
                             f"-d scope='system/*.cruds' {base}/auth/token"})
     regulator, secret = store.create_client(name="Sở Y tế Đồng Nai (regulator)", scope="system/*.rs",
                                             role=REGULATOR, organization="Organization/org-syt-dong-nai",
-                                            jurisdiction="75")
+                                            jurisdiction="75", client_id="demo-syt-dong-nai", replace=True)
     out.append({"role": "regulator", "jurisdiction": "75", "client_id": regulator.client_id,
                 "client_secret": secret,
                 "curl": f"curl -s -u '{regulator.client_id}:{secret}' -d grant_type=client_credentials "

@@ -48,7 +48,7 @@ class Access:
             for t in policy.public:
                 self.actions[t] = frozenset("rs")
         elif self.profile is not None and grants.contexts & self.profile.contexts:
-            for t, acts in self.profile.ceiling().items():
+            for t, acts in _ceiling(self.profile).items():
                 allowed = grants.actions.get(t, frozenset()) & acts
                 if allowed:
                     self.actions[t] = allowed
@@ -59,6 +59,8 @@ class Access:
         self.read_compiler = LinkCompiler(read_links, owner_links, anchor) if anchor else None
         self.write_compiler = LinkCompiler(owner_links, owner_links, anchor) if anchor else None
         self.boundary = SqlBoundary({t: self._rule(t) for t in RESOURCE_TYPES})
+        # No predicate at all only when every type is readable without restriction (admin, all scopes).
+        self.no_boundary = all(self.boundary.unrestricted(t) for t in RESOURCE_TYPES)
 
     def _anchor(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], Anchor | None]:
         p, prof, pol = self.principal, self.profile, self.policy
@@ -128,6 +130,7 @@ class PolicyAuthorizer:
         self.public_directory = public_directory
         self.on_authenticated = on_authenticated
         self.flush_audit: Callable[[], None] | None = None
+        self._access_cache: dict[tuple[Principal | None, str], Access] = {}
 
     # -- authentication --------------------------------------------------------------------
     def issuer_for(self, base_url: str) -> str:
@@ -159,7 +162,13 @@ class PolicyAuthorizer:
         cached = getattr(req, "_auth_access", None)
         if cached is not None and cached.principal is req.principal:
             return cached
-        acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url)
+        key = (req.principal, req.base_url)
+        acc = self._access_cache.get(key)
+        if acc is None:
+            acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url)
+            if len(self._access_cache) > 2048:
+                self._access_cache.clear()
+            self._access_cache[key] = acc
         req._auth_access = acc  # type: ignore[attr-defined]
         return acc
 
@@ -234,9 +243,7 @@ class PolicyAuthorizer:
 
     def boundary(self, req: FhirRequest) -> Any:
         acc = self.access(req)
-        if acc.unbounded and not acc.grants.queries:
-            return None
-        return acc.boundary
+        return None if acc.no_boundary else acc.boundary
 
     def check_write(self, req: FhirRequest, resource: dict[str, Any], current: StoredResource | None) -> None:
         acc = self.access(req)
@@ -341,6 +348,11 @@ class PolicyAuthorizer:
             if not ok:
                 return False
         return True
+
+
+@lru_cache(maxsize=64)
+def _ceiling(profile: Profile) -> dict[str, frozenset[str]]:
+    return profile.ceiling()
 
 
 def req_base(authz: PolicyAuthorizer, acc: Access) -> str:

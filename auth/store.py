@@ -191,7 +191,7 @@ class AuthStore:
                       jurisdiction: str | None = None, jwks: dict[str, Any] | None = None,
                       jwks_uri: str | None = None, grant_types: list[str] | None = None,
                       redirect_uris: list[str] | None = None, public: bool = False,
-                      client_id: str | None = None) -> tuple[Client, str | None]:
+                      client_id: str | None = None, replace: bool = False) -> tuple[Client, str | None]:
         """Register a client; returns it and the one-time plain secret (None for key or public clients)."""
         client_id = client_id or f"c-{secrets.token_urlsafe(12)}"
         secret: str | None = None
@@ -204,6 +204,8 @@ class AuthStore:
             method = "client_secret_basic"
         grants = grant_types or (["authorization_code", "refresh_token"] if redirect_uris else ["client_credentials"])
         with write_conn(self.engine) as conn:
+            if replace:
+                conn.execute(delete(auth_clients).where(auth_clients.c.client_id == client_id))
             conn.execute(insert(auth_clients).values(
                 client_id=client_id, name=name, secret_hash=sha256(secret) if secret else None,
                 jwks=json.dumps(jwks) if jwks else None, jwks_uri=jwks_uri, auth_method=method,

@@ -174,3 +174,12 @@ def test_writes_cannot_move_a_resource_out_of_or_into_another_boundary(world: Wo
     assert world.get("/fhir/Patient/pat-central", "central").get_json()["managingOrganization"]["reference"] == \
         "Organization/org-c"
     assert FHIR
+
+
+def test_include_needs_a_scope_on_the_included_type_too(world: World) -> None:
+    narrow = world.get("/fhir/Appointment?_id=appt-central&_include=Appointment:patient&_include=Appointment:actor",
+                       "central", "system/Appointment.rs").get_json()
+    assert ids(narrow) == {"appt-central"}
+    admin = world.get("/fhir/Appointment?_id=appt-central&_include=Appointment:patient", "admin",
+                      "system/Appointment.rs").get_json()
+    assert ids(admin) == {"appt-central"}
