@@ -72,13 +72,12 @@ class AuthService:
     def principal_claims(self, client: Client, user: User | None) -> dict[str, Any]:
         role = user.role if user else client.role
         org = user.organization if user else client.organization
-        jurisdiction = (user.jurisdiction if user else client.jurisdiction)
+        registered = user.jurisdiction if user else client.jurisdiction
         tier, province = self.org_facts(org)
-        claims: dict[str, Any] = {"role": role, "organization": org, "tier": tier,
-                                  "jurisdiction": jurisdiction or (province if role in ("regulator", "auditor")
-                                                                   and org else None)}
-        if role in ("regulator", "auditor") and not jurisdiction and org and not province:
-            claims["jurisdiction"] = None
+        # Auditors and regulators: the registered province, none = national (Bộ Y tế). Facilities: their
+        # Organization's province (informational; their boundary is the Organization itself).
+        jurisdiction = registered if role in ("regulator", "auditor") else (registered or province)
+        claims: dict[str, Any] = {"role": role, "organization": org, "tier": tier, "jurisdiction": jurisdiction}
         if user is not None:
             claims["fhirUser"] = user.fhir_user
             claims["patient"] = user.patient

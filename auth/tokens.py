@@ -24,6 +24,7 @@ from auth.keys import ALG, KeyStore
 from fhir_server.principal import Principal
 
 EXTERNAL_ALGS = ["RS256", "ES256"]
+EXTERNAL_ROLES = ("facility", "patient", "auditor", "regulator")
 
 
 class InvalidToken(Exception):
@@ -175,8 +176,14 @@ class TokenVerifier:
         scope = claims.get("scope")
         if scope is None and isinstance(claims.get("scp"), list):
             scope = " ".join(claims["scp"])
+        role = str(claims.get(self.config.external_role_claim) or "facility")
+        if role not in EXTERNAL_ROLES:  # admin is only ever registered here, never asserted by another IdP
+            raise InvalidToken(f"Role '{role}' is not accepted from an external identity provider",
+                               f"Không chấp nhận vai trò '{role}' từ nhà cung cấp định danh bên ngoài")
+        jurisdiction = claims.get("jurisdiction")
+        if role not in ("regulator", "auditor"):
+            jurisdiction = jurisdiction or province
         return Principal(
             client_id=str(claims.get("client_id") or claims.get("azp") or claims.get("sub") or ""),
-            role=str(claims.get(self.config.external_role_claim) or "facility"), organization=org, tier=tier,
-            jurisdiction=claims.get("jurisdiction") or province, user=claims.get("fhirUser"),
+            role=role, organization=org, tier=tier, jurisdiction=jurisdiction, user=claims.get("fhirUser"),
             patient=claims.get("patient"), scopes=frozenset(str(scope or "").split()), token_id=jti)

@@ -385,6 +385,8 @@ def test_tokens_of_an_external_identity_provider(world: World, tmp_path: Path) -
     assert client.get("/fhir/Patient/pat-provincial", headers=bearer(good)).status_code == 200
     assert client.get("/fhir/Patient/pat-commune", headers=bearer(good)).status_code == 404  # same boundary rules
     assert client.get("/fhir/Patient/pat-provincial", headers=bearer(token(aud="https://other/"))).status_code == 401
+    admin = token(role="admin", organization=None)
+    assert client.get("/fhir/Patient/pat-commune", headers=bearer(admin)).status_code == 401
     forged_key = RSAKey.generate_key(2048, parameters={"kid": "idp-1"}, private=True)
     forged = jwt.encode({"alg": "RS256", "kid": "idp-1"}, claims_of(good), forged_key)
     assert client.get("/fhir/Patient/pat-provincial", headers=bearer(forged)).status_code == 401
