@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = {"create-client": create_client, "create-user": create_user, "demo-clients": demo_clients,
                "rotate-key": rotate_key}[args.command]
-    print(json.dumps(handler(args), ensure_ascii=False, indent=None))
+    # demo-clients is read by people (make run); the others by scripts: one line.
+    print(json.dumps(handler(args), ensure_ascii=False, indent=2 if args.command == "demo-clients" else None))
     return 0
 
 

@@ -72,7 +72,8 @@ class Access:
         if prof.boundary == "jurisdiction":
             if not p.jurisdiction:
                 return {}, {}, None  # national
-            return pol.owner, pol.owner, Anchor("Organization", organizations_of_province(p.jurisdiction))
+            read_links = {t: pol.read_links(t) for t in RESOURCE_TYPES}
+            return read_links, pol.owner, Anchor("Organization", organizations_of_province(p.jurisdiction))
         org = (p.organization or "").removeprefix("Organization/")
         read_links = {t: pol.read_links(t) for t in RESOURCE_TYPES}
         return read_links, pol.owner, Anchor("Organization", [org])

