@@ -101,10 +101,11 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     authorizer = PolicyAuthorizer(policy, verifier, svc, settings.public_directory)
     svc.authorizer = authorizer
     if settings.audit_enabled:
-        sink = AuditSink(svc.repo)
+        sink = AuditSink(svc.repo, svc.search.registry)
         svc.audit = sink
         authorizer.flush_audit = sink.flush
     service = AuthService(store, keys, policy, config, verifier, facts)
+    service.on_revoke = authorizer.forget_revocation
     svc.auth = service
     secret = settings.secret_key or svc.repo.shared_secret("auth-session-secret")
     svc.blueprints.append(make_blueprint(service, secret, settings.base_path))

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, false, literal_column, or_, select
 
 from auth.boundary import Anchor, LinkCompiler, SqlBoundary, organizations_of_province
 from auth.policy import Policy, Profile
 from auth.scopes import Grants, grants_for
 from auth.tokens import InvalidToken, TokenVerifier
 from fhir_server.errors import Forbidden, NotAuthenticated, NotFound
+from fhir_server.interactions.common import ID_RE
 from fhir_server.interactions.model import FhirRequest
 from fhir_server.principal import Principal
 from fhir_server.registry import RESOURCE_TYPES
@@ -32,13 +33,15 @@ from fhir_server.storage.tables import resources
 ACTION = {"read": "r", "vread": "r", "history-instance": "r", "search-type": "s", "history-type": "s",
           "create": "c", "update": "u", "patch": "u", "delete": "d"}
 PUBLIC_INTERACTIONS = {"read", "vread", "search-type"}
+REVOCATION_TTL = 1.0
 SYSTEM_INTERACTIONS = {"search-system", "history-system", "transaction"}
 
 
 class Access:
     """Everything derived from one principal: profile, effective actions, boundary rules."""
 
-    def __init__(self, policy: Policy, principal: Principal | None, registry: Any, base_url: str) -> None:
+    def __init__(self, policy: Policy, principal: Principal | None, registry: Any, base_url: str,
+                 dialect: Any = None) -> None:
         self.principal = principal
         self.profile: Profile | None = policy.profile(principal.role, principal.tier) if principal else None
         grants = grants_for(principal.scopes) if principal else Grants({}, {}, frozenset())
@@ -56,11 +59,12 @@ class Access:
         self.base_url = base_url
         self.policy = policy
         read_links, owner_links, anchor = self._anchor()
-        self.read_compiler = LinkCompiler(read_links, owner_links, anchor) if anchor else None
-        self.write_compiler = LinkCompiler(owner_links, owner_links, anchor) if anchor else None
+        self.read_compiler = LinkCompiler(read_links, owner_links, anchor, dialect) if anchor else None
+        self.write_compiler = LinkCompiler(owner_links, owner_links, anchor, dialect) if anchor else None
         self.boundary = SqlBoundary({t: self._rule(t) for t in RESOURCE_TYPES})
         # No predicate at all only when every type is readable without restriction (admin, all scopes).
         self.no_boundary = all(self.boundary.unrestricted(t) for t in RESOURCE_TYPES)
+        self.visible_sql: dict[str, str] = {}  # type → compiled "is this row inside" statement
 
     def _anchor(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], Anchor | None]:
         p, prof, pol = self.principal, self.profile, self.policy
@@ -68,15 +72,17 @@ class Access:
             return {}, {}, None
         if prof.boundary == "patient":
             pid = (p.patient or p.user or "").removeprefix("Patient/")
-            return pol.patient, pol.patient, Anchor("Patient", [pid])
+            return pol.patient, pol.patient, Anchor("Patient", [pid] if ID_RE.match(pid) else [])
         if prof.boundary == "jurisdiction":
             if not p.jurisdiction:
                 return {}, {}, None  # national
+            if not p.jurisdiction.isdigit():
+                return pol.owner, pol.owner, Anchor("Organization", [])
             read_links = {t: pol.read_links(t) for t in RESOURCE_TYPES}
             return read_links, pol.owner, Anchor("Organization", organizations_of_province(p.jurisdiction))
         org = (p.organization or "").removeprefix("Organization/")
         read_links = {t: pol.read_links(t) for t in RESOURCE_TYPES}
-        return read_links, pol.owner, Anchor("Organization", [org])
+        return read_links, pol.owner, Anchor("Organization", [org] if ID_RE.match(org) else [])
 
     def can(self, res_type: str, action: str) -> bool:
         return action in self.actions.get(res_type, frozenset())
@@ -132,6 +138,7 @@ class PolicyAuthorizer:
         self.on_authenticated = on_authenticated
         self.flush_audit: Callable[[], None] | None = None
         self._access_cache: dict[tuple[Principal | None, str], Access] = {}
+        self._not_revoked: dict[str, float] = {}
 
     # -- authentication --------------------------------------------------------------------
     def issuer_for(self, base_url: str) -> str:
@@ -155,9 +162,26 @@ class PolicyAuthorizer:
                                        int(time.time()) // 5)
         except InvalidToken as exc:
             raise _unauthenticated("invalid_token", exc.en, exc.vi) from None
-        if principal.token_id and self.verifier.is_revoked(principal.token_id):
+        if principal.token_id and self._revoked(principal.token_id):
             raise _unauthenticated("invalid_token", "The token has been revoked", "Mã đã bị thu hồi")
         return principal
+
+    def _revoked(self, jti: str) -> bool:
+        """Revocation lookups are remembered for REVOCATION_TTL seconds per process (a revocation made
+        through this process is seen at once, one made elsewhere within that time)."""
+        now = time.monotonic()
+        hit = self._not_revoked.get(jti)
+        if hit is not None and now - hit < REVOCATION_TTL:
+            return False
+        if self.verifier.is_revoked(jti):
+            return True
+        if len(self._not_revoked) > 10_000:
+            self._not_revoked.clear()
+        self._not_revoked[jti] = now
+        return False
+
+    def forget_revocation(self, jti: str) -> None:
+        self._not_revoked.pop(jti, None)
 
     def access(self, req: FhirRequest) -> Access:
         cached = getattr(req, "_auth_access", None)
@@ -166,7 +190,8 @@ class PolicyAuthorizer:
         key = (req.principal, req.base_url)
         acc = self._access_cache.get(key)
         if acc is None:
-            acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url)
+            acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url,
+                         self.svc.repo.engine.dialect)
             if len(self._access_cache) > 2048:
                 self._access_cache.clear()
             self._access_cache[key] = acc
@@ -233,14 +258,30 @@ class PolicyAuthorizer:
             return True
         if acc.boundary.nothing(t):
             return False
-        pred = acc.boundary.predicate(resources, t)
-        stmt = select(resources.c.res_pk).where(resources.c.res_type == t, resources.c.res_id == stored.res_id,
-                                                pred).limit(1)
-        conn = req.uow.conn if req.uow is not None else None
-        if conn is not None:
-            return conn.execute(stmt).first() is not None
-        with self.svc.repo.engine.connect() as own:
-            return own.execute(stmt).first() is not None
+        sql = acc.visible_sql.get(t) or self._compile_visible(acc, t)
+        if req.uow is not None:
+            return req.uow.conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
+        raw = self.svc.repo.engine.raw_connection()  # the read hot path: one statement, no SQLAlchemy
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, (stored.res_id,))
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            raw.close()
+        return row is not None
+
+    def _compile_visible(self, acc: Access, res_type: str) -> str:
+        """Compiled once per principal and type; values are literals (ids are checked against ID_RE)."""
+        engine = self.svc.repo.engine
+        stmt = select(resources.c.res_pk).where(
+            resources.c.res_type == res_type, resources.c.res_id == literal_column("__RID__"),
+            acc.boundary.predicate(resources, res_type)).limit(1)
+        text = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        sql = text.replace("__RID__", mark)
+        acc.visible_sql[res_type] = sql
+        return sql
 
     def boundary(self, req: FhirRequest) -> Any:
         acc = self.access(req)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy import and_, column, false, or_, select, text, true
 
 from fhir_server.registry import RESOURCE_TYPES
 from fhir_server.search.hashing import h64, param_key
@@ -56,36 +56,86 @@ def organizations_of_province(code: str) -> Any:
 
 
 class LinkCompiler:
-    """Builds `inside(alias, type)` predicates from one links table for one anchor."""
+    """Builds, once per principal and type, the uncorrelated SELECTs of the res_pk of resources inside.
 
-    def __init__(self, links: dict[str, tuple[str, ...]], owner: dict[str, tuple[str, ...]], anchor: Anchor) -> None:
+    A resource is inside when `resources.res_pk IN (one of them)`; the SELECTs do not depend on
+    the outer query, so they are built once and reused by every search, read and history query.
+    (Index rows of deleted resources are removed, so links never reach a deleted resource.)
+    """
+
+    def __init__(self, links: dict[str, tuple[str, ...]], owner: dict[str, tuple[str, ...]], anchor: Anchor,
+                 dialect: Any = None) -> None:
         self.links = links  # links for the top level (owner, or owner + consulted)
         self.owner = owner  # links used for the resources a link goes through
         self.anchor = anchor
+        self.dialect = dialect
+        self._cache: dict[tuple[str, int, bool], list[Any]] = {}
+        self._compiled: dict[tuple[str, int, bool], list[Any]] = {}
 
     def inside(self, alias: Any, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> Any:
-        table = self.links if top else self.owner
-        conds = [c for link in table.get(res_type, ()) if (c := self._link(alias, res_type, link, depth)) is not None]
-        if not conds:
+        selects = self.compiled(res_type, depth, top)
+        if not selects:
             return false()
+        conds = [alias.c.res_pk.in_(s) for s in selects]
         return conds[0] if len(conds) == 1 else or_(*conds)
 
-    def _link(self, alias: Any, res_type: str, link: str, depth: int) -> Any:
+    def compiled(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
+        """The SELECTs as SQL text (compiled once: SQLAlchemy then only sees a short text per statement).
+
+        Values are rendered as literals; they are param hashes, type names and ids that match the FHIR
+        id pattern (the authorizer checks anchor ids), so nothing needs quoting beyond what the dialect does.
+        """
+        key = (res_type, depth, top)
+        if key not in self._compiled:
+            selects = self.selects(res_type, depth, top)
+            if self.dialect is None:
+                self._compiled[key] = selects
+            else:
+                self._compiled[key] = [
+                    text(str(s.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})))
+                    .columns(column("res_pk")) for s in selects]
+        return self._compiled[key]
+
+    def selects(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
+        key = (res_type, depth, top)
+        if key not in self._cache:
+            table = self.links if top else self.owner
+            self._cache[key] = [s for link in table.get(res_type, ()) if (s := self._link(res_type, link, depth))
+                                is not None]
+        return self._cache[key]
+
+    def _ids_inside(self, res_type: str, depth: int) -> Any:
+        """SELECT of the ids of resources of res_type inside (for links that go through them)."""
+        selects = self.selects(res_type, depth, top=False)
+        if not selects:
+            return None
+        tgt = resources.alias()
+        cond = tgt.c.res_pk.in_(selects[0]) if len(selects) == 1 else or_(*[tgt.c.res_pk.in_(s) for s in selects])
+        return select(tgt.c.res_id).where(tgt.c.res_type == res_type, cond)
+
+    def _link(self, res_type: str, link: str, depth: int) -> Any:
         if link == "_create":
             return None
         if link == "_self":
-            return self.anchor.contains(alias.c.res_id) if res_type == self.anchor.res_type else None
+            if res_type != self.anchor.res_type:
+                return None
+            me = resources.alias()
+            return select(me.c.res_pk).where(me.c.res_type == res_type, me.c.deleted.is_(False),
+                                             self.anchor.contains(me.c.res_id))
         if link.startswith("<"):
             if depth <= 0:
                 return None
             src_type, _, code = link[1:].partition(".")
-            src = resources.alias()
+            src_pks = self.selects(src_type, depth - 1, top=False)
+            if not src_pks:
+                return None
             ref = search_reference.alias()
-            return exists(
-                select(ref.c.res_pk).select_from(ref.join(src, src.c.res_pk == ref.c.res_pk))
-                .where(ref.c.param == param_key(src_type, code), ref.c.target_type == res_type,
-                       ref.c.target_id == alias.c.res_id, src.c.deleted.is_(False),
-                       self.inside(src, src_type, depth - 1, top=False)))
+            me = resources.alias()
+            src_cond = ref.c.res_pk.in_(src_pks[0]) if len(src_pks) == 1 else or_(
+                *[ref.c.res_pk.in_(s) for s in src_pks])
+            targets = select(ref.c.target_id).where(ref.c.param == param_key(src_type, code),
+                                                    ref.c.target_type == res_type, src_cond)
+            return select(me.c.res_pk).where(me.c.res_type == res_type, me.c.res_id.in_(targets))
         code, _, target = link.partition(">")
         ref = search_reference.alias()
         if not target:
@@ -93,11 +143,11 @@ class LinkCompiler:
         else:
             if depth <= 0:
                 return None
-            tgt = resources.alias()
-            target_cond = and_(ref.c.target_type == target, ref.c.target_id.in_(
-                select(tgt.c.res_id).where(tgt.c.res_type == target, tgt.c.deleted.is_(False),
-                                           self.inside(tgt, target, depth - 1, top=False))))
-        return alias.c.res_pk.in_(select(ref.c.res_pk).where(ref.c.param == param_key(res_type, code), target_cond))
+            ids = self._ids_inside(target, depth - 1)
+            if ids is None:
+                return None
+            target_cond = and_(ref.c.target_type == target, ref.c.target_id.in_(ids))
+        return select(ref.c.res_pk).where(ref.c.param == param_key(res_type, code), target_cond)
 
 
 class SqlBoundary:

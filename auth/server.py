@@ -54,6 +54,7 @@ class AuthService:
         self.store, self.keys, self.policy, self.config = store, keys, policy, config
         self.verifier = verifier
         self.org_facts = org_facts
+        self.on_revoke: Any = None  # told of each revoked access token (the authorizer's local cache)
         self._local = threading.local()  # the edge sets `context` for each OAuth request
         self.server = self._build_server()
 
@@ -348,7 +349,10 @@ class _Revocation(RevocationEndpoint):
 
     def revoke_token(self, token: Any, request: Any) -> None:
         if isinstance(token, _AccessToken):
-            self.svc.store.revoke_jti(str(token.claims.get("jti")), int(token.claims.get("exp", 0)))
+            jti = str(token.claims.get("jti"))
+            self.svc.store.revoke_jti(jti, int(token.claims.get("exp", 0)))
+            if self.svc.on_revoke is not None:
+                self.svc.on_revoke(jti)
         else:
             self.svc.store.revoke_refresh_token(sha256_of(token))
 
