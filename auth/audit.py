@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from fhir_server.errors import FhirError
+from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.search import date, reference, string, token
 from fhir_server.search.tables import INDEX_TABLES
-from fhir_server.interactions.model import FhirRequest, FhirResponse
 
 log = logging.getLogger("auth.audit")
 
@@ -256,7 +256,7 @@ class AuditSink:
             cols = ("res_type", "res_id", "version_id", "last_updated", "updated_us", "deleted", "content")
             cur.executemany(f"INSERT INTO resource_history ({', '.join(cols)}, method) VALUES "
                             f"({', '.join([mark] * (len(cols) + 1))})",
-                            [tuple(r[c] for c in cols) + ("POST",) for r in rows])
+                            [(*tuple(r[c] for c in cols), "POST") for r in rows])
             names_of: dict[Any, list[str]] = {}
             values_of: dict[Any, list[tuple[Any, ...]]] = {}
             for res_id, tables in index.items():
