@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, false, literal_column, or_, select
+from sqlalchemy import and_, false, literal_column, or_, select, true
 
 from auth.boundary import Anchor, LinkCompiler, SqlBoundary, organizations_of_province
 from auth.policy import Policy, Profile
@@ -110,6 +110,22 @@ class Access:
                 parts.append(self._query_clause(table, t, queries))
             return and_(*parts)
         return rule
+
+    def row_predicate(self, table: Any, t: str) -> Any:
+        """The boundary rule for one row (correlated form; see LinkCompiler.inside_row)."""
+        rule = self.boundary.per_type.get(t, False)
+        if rule is None:
+            return true()
+        if rule is False:
+            return false()
+        queries = self.grants.restrictions(t, "s") or self.grants.restrictions(t, "r")
+        open_type = self.principal is None or self.profile is None or t in self.profile.open
+        parts = []
+        if not open_type and self.read_compiler is not None:
+            parts.append(self.read_compiler.inside_row(table, t))
+        if queries:
+            parts.append(self._query_clause(table, t, queries))
+        return and_(*parts) if parts else true()
 
     def _national(self) -> bool:
         prof = self.profile
@@ -276,7 +292,7 @@ class PolicyAuthorizer:
         engine = self.svc.repo.engine
         stmt = select(resources.c.res_pk).where(
             resources.c.res_type == res_type, resources.c.res_id == literal_column("__RID__"),
-            acc.boundary.predicate(resources, res_type)).limit(1)
+            acc.row_predicate(resources, res_type)).limit(1)
         text = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
         mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         sql = text.replace("__RID__", mark)

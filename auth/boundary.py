@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, column, false, or_, select, text, true
+from sqlalchemy import and_, column, exists, false, or_, select, text, true
 
 from fhir_server.registry import RESOURCE_TYPES
 from fhir_server.search.hashing import h64, param_key
@@ -78,6 +78,48 @@ class LinkCompiler:
             return false()
         conds = [alias.c.res_pk.in_(s) for s in selects]
         return conds[0] if len(conds) == 1 else or_(*conds)
+
+    def inside_row(self, alias: Any, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> Any:
+        """The same rule, correlated to one row of `alias` (EXISTS all the way down): the plan for
+        checking a single resource (read, vread), where the IN-sets of `inside` would be built whole."""
+        table = self.links if top else self.owner
+        conds = [c for link in table.get(res_type, ()) if (c := self._row_link(alias, res_type, link, depth))
+                 is not None]
+        if not conds:
+            return false()
+        return conds[0] if len(conds) == 1 else or_(*conds)
+
+    def _row_link(self, alias: Any, res_type: str, link: str, depth: int) -> Any:
+        if link == "_create":
+            return None
+        if link == "_self":
+            return self.anchor.contains(alias.c.res_id) if res_type == self.anchor.res_type else None
+        if link.startswith("<"):
+            if depth <= 0:
+                return None
+            src_type, _, code = link[1:].partition(".")
+            src = resources.alias()
+            ref = search_reference.alias()
+            return exists(
+                select(ref.c.res_pk).select_from(ref.join(src, src.c.res_pk == ref.c.res_pk))
+                .where(ref.c.param == param_key(src_type, code), ref.c.target_type == res_type,
+                       ref.c.target_id == alias.c.res_id, src.c.deleted.is_(False),
+                       self.inside_row(src, src_type, depth - 1, top=False)))
+        code, _, target = link.partition(">")
+        ref = search_reference.alias()
+        if not target:
+            return exists(select(ref.c.res_pk).where(
+                ref.c.res_pk == alias.c.res_pk, ref.c.param == param_key(res_type, code),
+                ref.c.target_type == self.anchor.res_type, self.anchor.contains(ref.c.target_id)))
+        if depth <= 0:
+            return None
+        tgt = resources.alias()
+        return exists(
+            select(ref.c.res_pk).select_from(ref.join(tgt, and_(tgt.c.res_type == ref.c.target_type,
+                                                                 tgt.c.res_id == ref.c.target_id)))
+            .where(ref.c.res_pk == alias.c.res_pk, ref.c.param == param_key(res_type, code),
+                   ref.c.target_type == target, tgt.c.deleted.is_(False),
+                   self.inside_row(tgt, target, depth - 1, top=False)))
 
     def compiled(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
         """The SELECTs as SQL text (compiled once: SQLAlchemy then only sees a short text per statement).

@@ -78,6 +78,9 @@ def prepare(db: str) -> tuple[list[str], str, str]:
             "request": {"method": "PUT", "url": f"Appointment/appt-{a}"}})
     svc.dispatch(FhirRequest(method="POST", body={"resourceType": "Bundle", "type": "transaction",
                                                   "entry": entries}, base_url="http://127.0.0.1/fhir"))
+    if svc.repo.postgres:  # planner statistics, as a production database has them
+        with svc.repo.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     client, secret = AuthStore(svc.repo.engine).create_client(
         name="bench HIS", scope="system/*.cruds", role="facility", organization="Organization/org-c")
     svc.repo.engine.dispose()
