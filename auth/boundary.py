@@ -146,14 +146,45 @@ class LinkCompiler:
                                 is not None]
         return self._cache[key]
 
-    def _ids_inside(self, res_type: str, depth: int) -> Any:
-        """SELECT of the ids of resources of res_type inside (for links that go through them)."""
-        selects = self.selects(res_type, depth, top=False)
-        if not selects:
-            return None
-        tgt = resources.alias()
-        cond = tgt.c.res_pk.in_(selects[0]) if len(selects) == 1 else or_(*[tgt.c.res_pk.in_(s) for s in selects])
-        return select(tgt.c.res_id).where(tgt.c.res_type == res_type, cond)
+    def _ids_inside(self, res_type: str, depth: int) -> list[Any]:
+        """SELECTs of the ids of resources of res_type inside (for links that go through them); each link
+        adds one level of nesting, so the statements stay shallow (SQLite limits parser depth)."""
+        out: list[Any] = []
+        for link in self.owner.get(res_type, ()):
+            if link == "_create":
+                continue
+            if link == "_self":
+                if res_type == self.anchor.res_type:
+                    me = resources.alias()
+                    out.append(select(me.c.res_id).where(me.c.res_type == res_type, me.c.deleted.is_(False),
+                                                         self.anchor.contains(me.c.res_id)))
+                continue
+            if link.startswith("<"):
+                if depth <= 0:
+                    continue
+                src_type, _, code = link[1:].partition(".")
+                src_pks = self.selects(src_type, depth - 1, top=False)
+                if src_pks:
+                    ref = search_reference.alias()
+                    out.append(select(ref.c.target_id).where(
+                        ref.c.param == param_key(src_type, code), ref.c.target_type == res_type,
+                        _any_in(ref.c.res_pk, src_pks)))
+                continue
+            code, _, target = link.partition(">")
+            ref = search_reference.alias()
+            tgt = resources.alias()
+            if not target:
+                cond = and_(ref.c.target_type == self.anchor.res_type, self.anchor.contains(ref.c.target_id))
+            else:
+                if depth <= 0:
+                    continue
+                ids = self._ids_inside(target, depth - 1)
+                if not ids:
+                    continue
+                cond = and_(ref.c.target_type == target, _any_in(ref.c.target_id, ids))
+            out.append(select(tgt.c.res_id).select_from(tgt.join(ref, ref.c.res_pk == tgt.c.res_pk))
+                       .where(tgt.c.res_type == res_type, ref.c.param == param_key(res_type, code), cond))
+        return out
 
     def _link(self, res_type: str, link: str, depth: int) -> Any:
         if link == "_create":
@@ -173,11 +204,10 @@ class LinkCompiler:
                 return None
             ref = search_reference.alias()
             me = resources.alias()
-            src_cond = ref.c.res_pk.in_(src_pks[0]) if len(src_pks) == 1 else or_(
-                *[ref.c.res_pk.in_(s) for s in src_pks])
-            targets = select(ref.c.target_id).where(ref.c.param == param_key(src_type, code),
-                                                    ref.c.target_type == res_type, src_cond)
-            return select(me.c.res_pk).where(me.c.res_type == res_type, me.c.res_id.in_(targets))
+            return (select(me.c.res_pk).select_from(me.join(ref, and_(ref.c.target_type == me.c.res_type,
+                                                                         ref.c.target_id == me.c.res_id)))
+                    .where(me.c.res_type == res_type, ref.c.param == param_key(src_type, code),
+                           _any_in(ref.c.res_pk, src_pks)))
         code, _, target = link.partition(">")
         ref = search_reference.alias()
         if not target:
@@ -186,10 +216,14 @@ class LinkCompiler:
             if depth <= 0:
                 return None
             ids = self._ids_inside(target, depth - 1)
-            if ids is None:
+            if not ids:
                 return None
-            target_cond = and_(ref.c.target_type == target, ref.c.target_id.in_(ids))
+            target_cond = and_(ref.c.target_type == target, _any_in(ref.c.target_id, ids))
         return select(ref.c.res_pk).where(ref.c.param == param_key(res_type, code), target_cond)
+
+
+def _any_in(column_: Any, selects: list[Any]) -> Any:
+    return column_.in_(selects[0]) if len(selects) == 1 else or_(*[column_.in_(s) for s in selects])
 
 
 class SqlBoundary:
