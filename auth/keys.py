@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from auth.db import write_conn
 from auth.tables import auth_keys
@@ -58,8 +58,10 @@ class KeyStore:
         """Create a new signing key (the previous one keeps verifying until its tokens expire)."""
         kid = secrets.token_urlsafe(12)
         key = ECKey.generate_key("P-256", parameters={"kid": kid, "alg": ALG, "use": "sig"}, private=True)
-        now = int(time.time())
         with write_conn(self.engine) as conn:
+            # Strictly newer than every key so far (the newest signs), even if the clock stepped back.
+            newest = conn.execute(select(func.max(auth_keys.c.created_at))).scalar() or 0
+            now = max(int(time.time()), int(newest) + 1)
             conn.execute(insert(auth_keys).values(
                 kid=kid, alg=ALG, private_jwk=json.dumps(key.as_dict(private=True)),
                 public_jwk=json.dumps(key.as_dict(private=False)), created_at=now,
