@@ -1,13 +1,16 @@
 """Cost of authorization + auditing (issue #5): read-by-id and a typical search, auth+audit on vs off.
 
-Both servers run the same code under the same gunicorn settings (bench/common.py: 2 workers,
-gthread × 8) on the same database content, one after the other, driven by wrk (2 threads).
+The servers run the same code under the same gunicorn settings (bench/common.py: 2 workers,
+gthread × 8) on copies of the same database content (SQLite) or one database (PostgreSQL), all
+at once; wrk (2 threads) measures them in alternation, round after round, and the median of the
+rounds is compared, so a change in the machine's load hits every configuration alike.
 "on" = FHIR_AUTH_ENABLED + FHIR_AUDIT_ENABLED: every request carries a JWT access token of a
 central-hospital client, is checked against the policy, its Appointment reads pass the SQL
 boundary, and an AuditEvent is written for it. "off" = both disabled. The ratio on/off is
 printed (aim ≥ 0.8). Other helpers load the machine: compare ratios measured in one run.
 
-Usage: .venv/bin/python bench/bench_auth.py [--duration 10] [--connections 16] [--postgres URL]
+Usage: .venv/bin/python bench/bench_auth.py [--split] [--rounds 3] [--duration 5] [--connections 16]
+                                           [--postgres URL-of-an-empty-schema]
 """
 
 from __future__ import annotations
@@ -114,38 +117,58 @@ def run(base: str, mode: str, ids: list[str], token: str, duration: int, connect
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--postgres", help="database URL (an empty schema) instead of a fresh SQLite file")
     parser.add_argument("--split", action="store_true", help="also measure auth on with auditing off")
     args = parser.parse_args()
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    import shutil
+    import statistics
+    from contextlib import ExitStack
+
+    configs = [("off", "false", "false"), ("auth", "true", "false"), ("on", "true", "true")]
+    if not args.split:
+        configs = [configs[0], configs[2]]
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {name: {"read": [], "search": []} for name, *_ in configs}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         db = args.postgres or f"sqlite:///{tmp}/bench.sqlite3"
         ids, client_id, secret = prepare(db)
-        configs = [("off", "false", "false"), ("auth", "true", "false"), ("on", "true", "true")]
-        for name, flag, audit in configs if args.split else [configs[0], configs[2]]:
-            env = {"FHIR_DATABASE_URL": db, "FHIR_AUTH_ENABLED": flag, "FHIR_AUDIT_ENABLED": audit}
+        bases: dict[str, tuple[str, str]] = {}
+        for name, flag, audit in configs:
+            url = db
+            if not args.postgres:  # each server its own copy: the audit writes of one do not slow the others
+                shutil.copy(f"{tmp}/bench.sqlite3", f"{tmp}/{name}.sqlite3")
+                url = f"sqlite:///{tmp}/{name}.sqlite3"
+            env = {"FHIR_DATABASE_URL": url, "FHIR_AUTH_ENABLED": flag, "FHIR_AUDIT_ENABLED": audit}
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            with server([*GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"], f"{base}/fhir/metadata", env):
-                token = get_token(base, client_id, secret) if flag == "true" else "none"
-                results[name] = {}
-                for mode in ("read", "search"):
-                    run(base, mode, ids, token, 2, args.connections)  # warm-up
+            stack.enter_context(server([*GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                                       f"{base}/fhir/metadata", env))
+            bases[name] = (base, get_token(base, client_id, secret) if flag == "true" else "none")
+        for base, token in bases.values():
+            for mode in ("read", "search"):
+                run(base, mode, ids, token, 2, args.connections)  # warm-up
+        # Alternate the servers, round after round, so a change in the machine's load hits all alike.
+        for _ in range(args.rounds):
+            for mode in ("read", "search"):
+                for name, (base, token) in bases.items():
                     r = run(base, mode, ids, token, args.duration, args.connections)
-                    results[name][mode] = r
+                    samples[name][mode].append(r)
                     print(f"  {name:4s} {mode:6s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
                           f"p95 {r['p95_ms']:6.2f} ms  errors {r['errors']}", flush=True)
-    print("\nratio on/off (aim >= 0.8):")
+    med = {name: {mode: statistics.median(x["rps"] for x in runs) for mode, runs in by.items()}
+           for name, by in samples.items()}
+    print("\nmedian req/s and ratio on/off (aim >= 0.8):")
     for mode in ("read", "search"):
-        line = f"  {mode:6s} {results['on'][mode]['rps'] / results['off'][mode]['rps']:5.2f}"
-        if "auth" in results:
-            line += f"   (auth alone {results['auth'][mode]['rps'] / results['off'][mode]['rps']:5.2f})"
+        off, on = med["off"][mode], med["on"][mode]
+        line = f"  {mode:6s} off {off:8.1f}  on {on:8.1f}  ratio {on / off:5.2f}"
+        if "auth" in med:
+            line += f"   (auth alone {med['auth'][mode]:8.1f}, ratio {med['auth'][mode] / med['off'][mode]:5.2f})"
         print(line)
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench_auth.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med}, indent=1))
 
 
 if __name__ == "__main__":
