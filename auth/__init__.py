@@ -100,6 +100,7 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     verifier = TokenVerifier(keys, config, store.is_revoked, facts)
     authorizer = PolicyAuthorizer(policy, verifier, svc, settings.public_directory)
     svc.authorizer = authorizer
+    sink = None
     if settings.audit_enabled:
         sink = AuditSink(svc.repo, svc.search.registry)
         svc.audit = sink
@@ -108,4 +109,4 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     service.on_revoke = authorizer.forget_revocation
     svc.auth = service
     secret = settings.secret_key or svc.repo.shared_secret("auth-session-secret")
-    svc.blueprints.append(make_blueprint(service, secret, settings.base_path))
+    svc.blueprints.append(make_blueprint(service, secret, settings.base_path, sink))

@@ -96,6 +96,30 @@ def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, e
     return event
 
 
+def auth_event(endpoint: str, status: int, client_id: str | None, user: str | None,
+               address: str | None) -> dict[str, Any]:
+    """An AuditEvent for a request to the OAuth endpoints or the login pages (no secrets in it)."""
+    agent: dict[str, Any] = {"who": {"display": user or client_id or "anonymous / chưa xác thực"},
+                             "requestor": True}
+    if client_id:
+        agent["altId"] = client_id
+    if address:
+        agent["network"] = {"address": address, "type": "2"}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": {"system": DCM, "code": "110114", "display": "User Authentication"},
+        "subtype": [{"system": "http://fhir.vntelehealth.org/r4/CodeSystem/auth-endpoint", "code": endpoint}],
+        "action": "E",
+        "recorded": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "outcome": _outcome(status),
+        "agent": [agent],
+        "source": {"observer": {"display": "vn-telehealth-fhir"}},
+    }
+    if status >= 400:
+        event["outcomeDesc"] = str(status)
+    return event
+
+
 def _refs(values: list[Any]) -> list[Any]:
     return [v for v in values if isinstance(v, dict) and v.get("reference")]
 
@@ -189,6 +213,11 @@ class AuditSink:
         except Exception:  # auditing must never break a request; it is logged instead
             log.exception("could not build an AuditEvent")
             return
+        self._ensure_thread()
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Queue an event built elsewhere (the OAuth endpoints)."""
+        self._queue.put(event)
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:

@@ -85,8 +85,43 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def make_blueprint(auth: AuthService, secret: str, base_path: str) -> Blueprint:
+AUDITED = {"auth.token": "token", "auth.introspect": "introspect", "auth.revoke": "revoke",
+           "auth.authorize": "authorize", "auth.login": "login"}
+
+
+def _client_of_request() -> str | None:
+    """The client a request names (not verified: for the audit trail only; never a secret)."""
+    if request.authorization and request.authorization.username:
+        return str(request.authorization.username)
+    if request.form.get("client_id") or request.args.get("client_id"):
+        return request.form.get("client_id") or request.args.get("client_id")
+    assertion = request.form.get("client_assertion")
+    if assertion and assertion.count(".") == 2:
+        import base64
+        import json
+
+        try:
+            body = assertion.split(".")[1]
+            sub = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).get("sub")
+            return str(sub)[:64] if sub else None
+        except ValueError:
+            return None
+    return None
+
+
+def make_blueprint(auth: AuthService, secret: str, base_path: str, audit: Any = None) -> Blueprint:
     bp = Blueprint("auth", __name__)
+
+    @bp.after_request
+    def audit_auth_request(resp: Response) -> Response:
+        endpoint = AUDITED.get(request.endpoint or "")
+        if audit is not None and endpoint and (request.method == "POST" or endpoint == "authorize"):
+            from auth.audit import auth_event
+
+            user = request.form.get("username") if request.method == "POST" else None
+            audit.record(auth_event(endpoint, resp.status_code, _client_of_request(),
+                                    str(user)[:128] if user else None, request.remote_addr))
+        return resp
     sessions = TokenSigner(secret, "auth-session", max_age_seconds=SESSION_LIFETIME)
 
     def fhir_base() -> str:

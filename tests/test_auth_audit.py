@@ -24,6 +24,11 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
                   ).status_code == 403
     assert w.client.get("/fhir/Patient/pat-central").status_code == 401
     assert w.get("/fhir/Encounter?subject=Patient/pat-district", "district").status_code == 200
+    from authkit import basic
+
+    w.audit_client = w.secrets["commune"][0]  # type: ignore[attr-defined]
+    assert w.client.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
+                         headers=basic(w.secrets["commune"][0], "wrong-secret")).status_code == 401
     yield w
     app.extensions["fhir_service"].repo.engine.dispose()
     if schema:
@@ -110,8 +115,12 @@ def test_the_fast_audit_index_equals_the_generic_index_writer() -> None:
          "transaction", FhirResponse(status=200), None),
     ]
     writer = IndexWriter(registry)
-    for req, interaction, resp, err in cases:
-        body = {"resourceType": "AuditEvent", "id": "x", **build_event(req, interaction, resp, err)}
+    from auth.audit import auth_event
+
+    bodies = [{"resourceType": "AuditEvent", "id": "x", **build_event(*case)} for case in cases]
+    bodies += [{"resourceType": "AuditEvent", "id": "y", **auth_event("token", 401, "c-1", None, "10.0.0.2")},
+               {"resourceType": "AuditEvent", "id": "z", **auth_event("login", 303, None, "bs-an", None)}]
+    for body in bodies:
 
         def canon(rows: dict[object, list[dict[str, object]]]) -> set[tuple[str, tuple[object, ...]]]:
             return {(t.name, tuple(sorted((k, v) for k, v in r.items() if k != "res_pk"))) for t, rs in rows.items()
@@ -119,3 +128,12 @@ def test_the_fast_audit_index_equals_the_generic_index_writer() -> None:
 
         generic = writer.rows("AuditEvent", body)
         assert canon(index_rows(registry, body)) == canon(generic)
+
+
+def test_oauth_endpoint_requests_are_recorded_without_secrets(world: World) -> None:
+    client_id = world.audit_client  # type: ignore[attr-defined]
+    found = events(world, "admin", f"altid={client_id}&type=http://dicom.nema.org/resources/ontology/DCM|110114")
+    assert any(e["outcome"] == "4" and e["subtype"][0]["code"] == "token" for e in found)
+    assert any(e["outcome"] == "0" for e in found)  # the World's own successful token request
+    text = str(found)
+    assert "wrong-secret" not in text and world.secrets["commune"][1] not in text
