@@ -204,6 +204,8 @@ class AuditSink:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._closed = False
+        self._wake = threading.Event()  # never set: the writer wakes every `interval`
         atexit.register(self.flush)
 
     def __call__(self, req: FhirRequest, interaction: str, resp: FhirResponse | None,
@@ -232,13 +234,19 @@ class AuditSink:
                 self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=30)
-            except queue.Empty:
-                continue
-            threading.Event().wait(self.interval)
-            self._write([first])
+        # Events stay in the queue until written, so a flush (under the same lock) sees all of them.
+        while not self._closed:
+            self._wake.wait(self.interval)
+            if not self._queue.empty():
+                self._write([])
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread (tests, before their database goes away)."""
+        self._closed = True
+        self.flush()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         with self._lock:

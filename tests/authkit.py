@@ -293,6 +293,18 @@ def make_world_app(url: str, **settings_extra: Any) -> Any:
     return app
 
 
+def close_app(app: Any, schema: str | None = None) -> None:
+    """Stop the audit writer, close the pool, drop the module's PostgreSQL schema."""
+    import os
+
+    svc = app.extensions["fhir_service"]
+    if getattr(svc.audit, "close", None):
+        svc.audit.close()
+    svc.repo.engine.dispose()
+    if schema:
+        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+
+
 def own_schema_url(pg_url: str) -> tuple[str, str]:
     """A fresh PostgreSQL schema for one test module (dropped by drop_schema)."""
     from sqlalchemy import create_engine, text

@@ -3,12 +3,11 @@ regulators (within their jurisdiction) with search on date, agent, entity and ou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from authkit import World, database, drop_schema, make_world_app
+from authkit import World, close_app, database, make_world_app
 from conftest import BACKENDS
 
 
@@ -30,9 +29,7 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
     assert w.client.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
                          headers=basic(w.secrets["commune"][0], "wrong-secret")).status_code == 401
     yield w
-    app.extensions["fhir_service"].repo.engine.dispose()
-    if schema:
-        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+    close_app(app, schema)
 
 
 def events(world: World, who: str, query: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authkit import World, authorize_url, make_world_app, pkce
+from authkit import World, authorize_url, close_app, make_world_app, pkce
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
@@ -28,7 +28,7 @@ def live(tmp_path_factory: Any) -> Iterator[tuple[World, str]]:
     thread.start()
     yield world, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-    app.extensions["fhir_service"].repo.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture(scope="module")

@@ -56,4 +56,6 @@ def test_create_client_user_and_demo_clients(tmp_path: Path) -> None:
     resp = app.test_client().post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
                                   headers={"Authorization": f"Basic {basic}"})
     assert resp.status_code == 200 and resp.get_json()["access_token"]
-    app.extensions["fhir_service"].repo.engine.dispose()
+    from authkit import close_app
+
+    close_app(app)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from authkit import (
     basic,
     bearer,
     client_assertion,
+    close_app,
     code_flow,
     database,
-    drop_schema,
     make_world_app,
     new_key,
     pkce,
@@ -42,9 +41,7 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
     w = World(app)
     w.url = url  # type: ignore[attr-defined]
     yield w
-    app.extensions["fhir_service"].repo.engine.dispose()
-    if schema:
-        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+    close_app(app, schema)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -390,4 +387,4 @@ def test_tokens_of_an_external_identity_provider(world: World, tmp_path: Path) -
     forged_key = RSAKey.generate_key(2048, parameters={"kid": "idp-1"}, private=True)
     forged = jwt.encode({"alg": "RS256", "kid": "idp-1"}, claims_of(good), forged_key)
     assert client.get("/fhir/Patient/pat-provincial", headers=bearer(forged)).status_code == 401
-    app.extensions["fhir_service"].repo.engine.dispose()
+    close_app(app)

@@ -8,12 +8,11 @@ admin (no boundary) sees them all, which proves each query would have found them
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from authkit import FHIR, World, database, drop_schema, make_world_app
+from authkit import FHIR, World, close_app, database, make_world_app
 from conftest import BACKENDS
 
 SECRET_ID = {"system": "http://example.org/cccd", "value": "079099000111"}
@@ -43,9 +42,7 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
         resp = w.send("PUT", f"/fhir/{res['resourceType']}/{res['id']}", "admin", res)
         assert resp.status_code in (200, 201), resp.get_data(as_text=True)
     yield w
-    app.extensions["fhir_service"].repo.engine.dispose()
-    if schema:
-        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+    close_app(app, schema)
 
 
 def ids(bundle: dict[str, Any]) -> set[str]:

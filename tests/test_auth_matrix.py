@@ -8,12 +8,21 @@ the granted scopes or the profile's ceiling → 403.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from authkit import FACILITIES, PROFILES, World, database, drop_schema, make_world_app, organization, owned, world_id
+from authkit import (
+    FACILITIES,
+    PROFILES,
+    World,
+    close_app,
+    database,
+    make_world_app,
+    organization,
+    owned,
+    world_id,
+)
 from conftest import BACKENDS
 
 from auth.policy import load_policy
@@ -38,9 +47,7 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
     url, schema = database(request.param, tmp_path_factory.mktemp("matrix"))
     app = make_world_app(url)
     yield World(app)
-    app.extensions["fhir_service"].repo.engine.dispose()
-    if schema:
-        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+    close_app(app, schema)
 
 
 def narrow(who: str, res_type: str) -> str:

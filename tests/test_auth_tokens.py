@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from authkit import BASE, World, bearer, database, drop_schema, make_world_app
+from authkit import BASE, World, bearer, close_app, database, make_world_app
 from conftest import BACKENDS
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
@@ -26,9 +25,7 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
     url, schema = database(request.param, tmp_path_factory.mktemp("tokens"))
     app = make_world_app(url)
     yield World(app)
-    app.extensions["fhir_service"].repo.engine.dispose()
-    if schema:
-        drop_schema(os.environ["FHIR_TEST_POSTGRES_URL"], schema)
+    close_app(app, schema)
 
 
 def b64(data: dict[str, Any]) -> str:
