@@ -23,6 +23,7 @@ COMPONENT_INSTALLERS: list[str] = [
     "fhir_server.profiles.component",
     "fhir_server.signatures.server",
     "fhir_server.reports",
+    "auth",  # OAuth 2.0 / SMART authorization and the audit trail (installs only when auth_enabled)
 ]
 
 # Browser pages outside the FHIR base path (CONTRACTS.md B): modules with `make_blueprint()`.
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, **service_kwargs: Any) -> Flask
     app.register_blueprint(make_blueprint(), url_prefix=settings.base_path)
     for name in PAGE_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).make_blueprint())
+    for blueprint in svc.blueprints:  # OAuth endpoints and pages a component adds (auth)
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
     from fhir_server.api.fast_read import FastRead
 

@@ -95,9 +95,24 @@ class FhirService:
         self.profile_provider: Callable[[str], list[str]] | None = None
         self.write_guards: list[WriteGuard] = []
         self.write_hooks: list[WriteHook] = []
+        # Called once per top-level request with (request, interaction, response or None, error or None).
+        self.audit: Callable[[FhirRequest, str, FhirResponse | None, FhirError | None], None] | None = None
+        # Flask blueprints a component adds at the edge (auth pages, OAuth endpoints); create_app registers them.
+        self.blueprints: list[Any] = []
 
     # -- dispatch: the choke point ------------------------------------------------------
     def dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:
+        if self.audit is None or req.entry_index is not None:
+            return self._dispatch(req, **kwargs)
+        try:
+            resp = self._dispatch(req, **kwargs)
+        except FhirError as exc:
+            self.audit(req, route(req), None, exc)
+            raise
+        self.audit(req, route(req), resp, None)
+        return resp
+
+    def _dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:
         interaction = route(req)
         try:
             if interaction == "capabilities":

@@ -83,9 +83,12 @@ def unit_of_work(svc: FhirService, req: FhirRequest) -> Iterator[UnitOfWork]:
         yield uow
 
 
-def single_match(svc: FhirService, uow: UnitOfWork, res_type: str, criteria: str, what: str) -> list[Any]:
+def single_match(svc: FhirService, uow: UnitOfWork, res_type: str, criteria: str, what: str,
+                 req: FhirRequest | None = None) -> list[Any]:
     uow.lock_criteria(f"{res_type}?{criteria}")
-    matches = svc.search.match(uow.conn, res_type, criteria, limit=2)
+    # Resources outside the requester's boundary do not match (they do not exist for it).
+    boundary = svc.boundary(req) if req is not None else None
+    matches = svc.search.match(uow.conn, res_type, criteria, limit=2, boundary=boundary)
     if len(matches) > 1:
         raise PreconditionFailed(
             f"Conditional {what}: criteria '{criteria}' match more than one {res_type}",

@@ -38,7 +38,7 @@ def create(svc: FhirService, req: FhirRequest, new_id: str | None = None) -> Fhi
         if_none_exist = req.header("if-none-exist")
         if if_none_exist:
             criteria = criteria_from_header(if_none_exist, req.res_type)
-            existing = single_match(svc, uow, req.res_type, criteria, "create")
+            existing = single_match(svc, uow, req.res_type, criteria, "create", req)
             if existing:
                 found = existing[0]
                 return FhirResponse(status=200, content=found.content, stored=found, is_write=True,

@@ -32,7 +32,7 @@ def delete(svc: FhirService, req: FhirRequest) -> FhirResponse:
             criteria = urlencode(req.params)
             if not criteria:
                 raise BadRequest("Conditional delete needs search criteria", "Xóa có điều kiện cần tiêu chí tìm kiếm")
-            matches = single_match(svc, uow, req.res_type, criteria, "delete")
+            matches = single_match(svc, uow, req.res_type, criteria, "delete", req)
             if not matches:
                 return FhirResponse(status=204, is_write=True)
             res_id = matches[0].res_id

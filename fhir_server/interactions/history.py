@@ -45,9 +45,11 @@ def history(svc: FhirService, req: FhirRequest) -> FhirResponse:
         at_us=to_us(parse_datetime_range(at, "_at")[1]) - 1 if at else None,
         before_seq=int(svc.page_signer.loads(page)["before"]) if page else None,
         count=count,
+        boundary=svc.boundary(req),
     )
     conn = req.uow.conn if req.uow is not None else None
-    rows = [r for r in svc.repo.history(query, conn) if svc.visible(req, r)] if count else []
+    # The boundary is inside the SQL (paging and totals stay correct).
+    rows = svc.repo.history(query, conn) if count else []
     path = "/".join(p for p in (req.res_type, req.res_id, "_history") if p)
     kept = [(k, v) for k, v in req.params if k in ("_since", "_at", "_count")]
     query_string = f"?{urlencode(req.params)}" if req.params else ""
@@ -60,7 +62,8 @@ def history(svc: FhirService, req: FhirRequest) -> FhirResponse:
                               "entry": [_entry(req.base_url, r) for r in rows]}
     if req.res_id is not None or count == 0:
         bundle["total"] = svc.repo.history_count(HistoryQuery(res_type=req.res_type, res_id=req.res_id,
-                                                              since_us=query.since_us, at_us=query.at_us), conn)
+                                                              since_us=query.since_us, at_us=query.at_us,
+                                                              boundary=query.boundary), conn)
     return FhirResponse(status=200, resource=bundle)
 
 

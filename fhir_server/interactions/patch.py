@@ -54,7 +54,7 @@ def patch(svc: FhirService, req: FhirRequest) -> FhirResponse:
             criteria = urlencode(req.params)
             if not criteria:
                 raise BadRequest("Conditional patch needs search criteria", "PATCH có điều kiện cần tiêu chí")
-            matches = single_match(svc, uow, req.res_type, criteria, "patch")
+            matches = single_match(svc, uow, req.res_type, criteria, "patch", req)
             if not matches:
                 raise not_found(req.res_type, criteria)
             res_id = matches[0].res_id

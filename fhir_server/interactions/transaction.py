@@ -182,7 +182,7 @@ def _transaction(svc: FhirService, req: FhirRequest, entries: list[Any]) -> Fhir
     minimal = req.prefer.get("return") == "minimal"
     results: dict[int, FhirResponse] = {}
     with svc.repo.unit_of_work() as uow:
-        mapping = _assign_identities(svc, uow, plans)
+        mapping = _assign_identities(svc, req, uow, plans)
         for plan in sorted(plans, key=lambda p: (_ORDER[p.method], p.index)):
             if plan.existing is not None:
                 results[plan.index] = plan.existing
@@ -199,9 +199,10 @@ def _transaction(svc: FhirService, req: FhirRequest, entries: list[Any]) -> Fhir
     return FhirResponse(status=200, resource={"resourceType": "Bundle", "type": "transaction-response", "entry": out})
 
 
-def _assign_identities(svc: FhirService, uow: Any, plans: list[_Plan]) -> dict[str, str]:
+def _assign_identities(svc: FhirService, req: FhirRequest, uow: Any, plans: list[_Plan]) -> dict[str, str]:
     """Give every created resource its id up front and map fullUrls and conditional references."""
     mapping: dict[str, str] = {}
+    boundary = svc.boundary(req)  # resources outside the requester's boundary never match
     for plan in plans:
         if plan.method == "POST" and plan.res_type and plan.res_id is None and not (plan.res_type or "").startswith(
                 "$"):
@@ -209,7 +210,7 @@ def _assign_identities(svc: FhirService, uow: Any, plans: list[_Plan]) -> dict[s
                 continue  # the dispatcher reports it
             criteria = plan.request.get("ifNoneExist")
             matches = svc.search.match(uow.conn, plan.res_type, criteria_from_header(str(criteria), plan.res_type),
-                                       limit=2) if criteria else []
+                                       limit=2, boundary=boundary) if criteria else []
             if len(matches) > 1:
                 raise PreconditionFailed(
                     f"Entry {plan.index}: ifNoneExist matches more than one {plan.res_type}",
@@ -225,7 +226,7 @@ def _assign_identities(svc: FhirService, uow: Any, plans: list[_Plan]) -> dict[s
             if plan.full_url:
                 mapping[plan.full_url] = target
         elif plan.method == "PUT" and plan.res_type and plan.res_id is None and plan.params:
-            matches = svc.search.match(uow.conn, plan.res_type, urlencode(plan.params), limit=2)
+            matches = svc.search.match(uow.conn, plan.res_type, urlencode(plan.params), limit=2, boundary=boundary)
             if len(matches) > 1:
                 raise PreconditionFailed(
                     f"Entry {plan.index}: conditional update criteria match more than one {plan.res_type}",
@@ -251,7 +252,7 @@ def _assign_identities(svc: FhirService, uow: Any, plans: list[_Plan]) -> dict[s
         if served(res_type) is None:
             raise BadRequest(f"Conditional reference to unknown type: {ref}",
                              f"Tham chiếu có điều kiện tới loại không rõ: {ref}")
-        matches = svc.search.match(uow.conn, res_type, criteria, limit=2)
+        matches = svc.search.match(uow.conn, res_type, criteria, limit=2, boundary=boundary)
         if len(matches) != 1:
             raise PreconditionFailed(
                 f"Conditional reference '{ref}' matched {len(matches) if len(matches) < 2 else 'several'} resources; "

@@ -49,7 +49,7 @@ def update(svc: FhirService, req: FhirRequest) -> FhirResponse:
             if not criteria:
                 raise BadRequest("Conditional update needs search criteria",
                                  "Cập nhật có điều kiện cần tiêu chí tìm kiếm")
-            matches = single_match(svc, uow, req.res_type, criteria, "update")
+            matches = single_match(svc, uow, req.res_type, criteria, "update", req)
             if matches:
                 res_id = matches[0].res_id
                 if resource.get("id") not in (None, res_id):

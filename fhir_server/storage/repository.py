@@ -47,6 +47,7 @@ class HistoryQuery:
     at_us: int | None = None
     before_seq: int | None = None
     count: int = 50
+    boundary: Any = None  # authorization's search Boundary, applied to the resource's current version
 
 
 class IndexWriter(Protocol):

@@ -271,6 +271,13 @@ class SqlRepository:
                 )
                 .exists()
             )
+        if q.boundary is not None:
+            # Versions of resources whose current version lies inside the requester's boundary.
+            cur = resources.alias("hb")
+            pred = q.boundary.predicate(cur, q.res_type)
+            if pred is not None:
+                conds.append(select(cur.c.res_pk).where(cur.c.res_type == _H.res_type, cur.c.res_id == _H.res_id,
+                                                        pred).exists())
         return conds
 
     def history(self, query: HistoryQuery, conn: Any = None) -> list[StoredResource]:

@@ -1,0 +1,257 @@
+"""Data boundaries as SQL predicates over the `resources` table (compiled from the policy links).
+
+A boundary has an anchor: the Organizations of the principal (its own, or every Organization
+of a province) or the principal's Patient. A resource is inside when one of its type's links
+(policy.toml [owner], [consulted], [patient]) reaches the anchor, directly or through
+resources that are themselves inside (depth-limited). The predicate is ANDed into the one
+SQL statement that pages, counts, chains, `_has`, `_include` and `_revinclude`, so nothing
+outside shows up, not even in `_total`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, column, exists, false, or_, select, text, true
+
+from fhir_server.registry import RESOURCE_TYPES
+from fhir_server.search.hashing import h64, param_key
+from fhir_server.search.tables import search_reference, search_token
+from fhir_server.storage.tables import resources
+
+MAX_DEPTH = 3
+PROVINCE_PARAM = "address-province"
+PROVINCE_SYSTEM = "http://fhir.vntelehealth.org/r4/CodeSystem/province"
+PROVINCE_EXTENSION = "http://fhir.vntelehealth.org/r4/StructureDefinition/address-province"
+PROVINCE_SEARCH_PARAMETER = {
+    "resourceType": "SearchParameter", "id": "Organization-address-province",
+    "url": "http://fhir.vntelehealth.org/r4/SearchParameter/Organization-address-province",
+    "name": "address-province", "status": "active", "code": PROVINCE_PARAM, "base": ["Organization"],
+    "type": "token",
+    "description": "Province code (2 digits) of an Organization's address (extension address-province)",
+    "expression": f"Organization.address.extension('{PROVINCE_EXTENSION}').value",
+}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What the boundary is anchored on: ids of `res_type` (a list or a SQL subquery)."""
+
+    res_type: str
+    ids: Any  # list[str] | SQL select of ids
+
+    def contains(self, column: Any) -> Any:
+        return column.in_(self.ids)
+
+
+def organizations_of_province(code: str) -> Any:
+    tok = search_token.alias()
+    org = resources.alias()
+    return (select(org.c.res_id)
+            .where(org.c.res_type == "Organization", org.c.deleted.is_(False),
+                   org.c.res_pk.in_(select(tok.c.res_pk).where(
+                       tok.c.param == param_key("Organization", PROVINCE_PARAM),
+                       tok.c.hash_sys_code == h64("Organization", PROVINCE_PARAM, PROVINCE_SYSTEM, code)))))
+
+
+class LinkCompiler:
+    """Builds, once per principal and type, the uncorrelated SELECTs of the res_pk of resources inside.
+
+    A resource is inside when `resources.res_pk IN (one of them)`; the SELECTs do not depend on
+    the outer query, so they are built once and reused by every search, read and history query.
+    (Index rows of deleted resources are removed, so links never reach a deleted resource.)
+    """
+
+    def __init__(self, links: dict[str, tuple[str, ...]], owner: dict[str, tuple[str, ...]], anchor: Anchor,
+                 dialect: Any = None) -> None:
+        self.links = links  # links for the top level (owner, or owner + consulted)
+        self.owner = owner  # links used for the resources a link goes through
+        self.anchor = anchor
+        self.dialect = dialect
+        self._cache: dict[tuple[str, int, bool], list[Any]] = {}
+        self._compiled: dict[tuple[str, int, bool], list[Any]] = {}
+
+    def inside(self, alias: Any, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> Any:
+        selects = self.compiled(res_type, depth, top)
+        if not selects:
+            return false()
+        conds = [alias.c.res_pk.in_(s) for s in selects]
+        return conds[0] if len(conds) == 1 else or_(*conds)
+
+    def inside_row(self, alias: Any, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> Any:
+        """The same rule, correlated to one row of `alias` (EXISTS all the way down): the plan for
+        checking a single resource (read, vread), where the IN-sets of `inside` would be built whole."""
+        table = self.links if top else self.owner
+        conds = [c for link in table.get(res_type, ()) if (c := self._row_link(alias, res_type, link, depth))
+                 is not None]
+        if not conds:
+            return false()
+        return conds[0] if len(conds) == 1 else or_(*conds)
+
+    def _row_link(self, alias: Any, res_type: str, link: str, depth: int) -> Any:
+        if link == "_create":
+            return None
+        if link == "_self":
+            return self.anchor.contains(alias.c.res_id) if res_type == self.anchor.res_type else None
+        if link.startswith("<"):
+            if depth <= 0:
+                return None
+            src_type, _, code = link[1:].partition(".")
+            src = resources.alias()
+            ref = search_reference.alias()
+            return exists(
+                select(ref.c.res_pk).select_from(ref.join(src, src.c.res_pk == ref.c.res_pk))
+                .where(ref.c.param == param_key(src_type, code), ref.c.target_type == res_type,
+                       ref.c.target_id == alias.c.res_id, src.c.deleted.is_(False),
+                       self.inside_row(src, src_type, depth - 1, top=False)))
+        code, _, target = link.partition(">")
+        ref = search_reference.alias()
+        if not target:
+            return exists(select(ref.c.res_pk).where(
+                ref.c.res_pk == alias.c.res_pk, ref.c.param == param_key(res_type, code),
+                ref.c.target_type == self.anchor.res_type, self.anchor.contains(ref.c.target_id)))
+        if depth <= 0:
+            return None
+        tgt = resources.alias()
+        return exists(
+            select(ref.c.res_pk).select_from(ref.join(tgt, and_(tgt.c.res_type == ref.c.target_type,
+                                                                 tgt.c.res_id == ref.c.target_id)))
+            .where(ref.c.res_pk == alias.c.res_pk, ref.c.param == param_key(res_type, code),
+                   ref.c.target_type == target, tgt.c.deleted.is_(False),
+                   self.inside_row(tgt, target, depth - 1, top=False)))
+
+    def compiled(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
+        """The SELECTs as SQL text (compiled once: SQLAlchemy then only sees a short text per statement).
+
+        Values are rendered as literals; they are param hashes, type names and ids that match the FHIR
+        id pattern (the authorizer checks anchor ids), so nothing needs quoting beyond what the dialect does.
+        """
+        key = (res_type, depth, top)
+        if key not in self._compiled:
+            selects = self.selects(res_type, depth, top)
+            if self.dialect is None:
+                self._compiled[key] = selects
+            else:
+                self._compiled[key] = [
+                    text(str(s.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})))
+                    .columns(column("res_pk")) for s in selects]
+        return self._compiled[key]
+
+    def selects(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
+        key = (res_type, depth, top)
+        if key not in self._cache:
+            table = self.links if top else self.owner
+            self._cache[key] = [s for link in table.get(res_type, ()) if (s := self._link(res_type, link, depth))
+                                is not None]
+        return self._cache[key]
+
+    def _ids_inside(self, res_type: str, depth: int) -> list[Any]:
+        """SELECTs of the ids of resources of res_type inside (for links that go through them); each link
+        adds one level of nesting, so the statements stay shallow (SQLite limits parser depth)."""
+        out: list[Any] = []
+        for link in self.owner.get(res_type, ()):
+            if link == "_create":
+                continue
+            if link == "_self":
+                if res_type == self.anchor.res_type:
+                    me = resources.alias()
+                    out.append(select(me.c.res_id).where(me.c.res_type == res_type, me.c.deleted.is_(False),
+                                                         self.anchor.contains(me.c.res_id)))
+                continue
+            if link.startswith("<"):
+                if depth <= 0:
+                    continue
+                src_type, _, code = link[1:].partition(".")
+                src_pks = self.selects(src_type, depth - 1, top=False)
+                if src_pks:
+                    ref = search_reference.alias()
+                    out.append(select(ref.c.target_id).where(
+                        ref.c.param == param_key(src_type, code), ref.c.target_type == res_type,
+                        _any_in(ref.c.res_pk, src_pks)))
+                continue
+            code, _, target = link.partition(">")
+            ref = search_reference.alias()
+            tgt = resources.alias()
+            if not target:
+                cond = and_(ref.c.target_type == self.anchor.res_type, self.anchor.contains(ref.c.target_id))
+            else:
+                if depth <= 0:
+                    continue
+                ids = self._ids_inside(target, depth - 1)
+                if not ids:
+                    continue
+                cond = and_(ref.c.target_type == target, _any_in(ref.c.target_id, ids))
+            out.append(select(tgt.c.res_id).select_from(tgt.join(ref, ref.c.res_pk == tgt.c.res_pk))
+                       .where(tgt.c.res_type == res_type, ref.c.param == param_key(res_type, code), cond))
+        return out
+
+    def _link(self, res_type: str, link: str, depth: int) -> Any:
+        if link == "_create":
+            return None
+        if link == "_self":
+            if res_type != self.anchor.res_type:
+                return None
+            me = resources.alias()
+            return select(me.c.res_pk).where(me.c.res_type == res_type, me.c.deleted.is_(False),
+                                             self.anchor.contains(me.c.res_id))
+        if link.startswith("<"):
+            if depth <= 0:
+                return None
+            src_type, _, code = link[1:].partition(".")
+            src_pks = self.selects(src_type, depth - 1, top=False)
+            if not src_pks:
+                return None
+            ref = search_reference.alias()
+            me = resources.alias()
+            return (select(me.c.res_pk).select_from(me.join(ref, and_(ref.c.target_type == me.c.res_type,
+                                                                         ref.c.target_id == me.c.res_id)))
+                    .where(me.c.res_type == res_type, ref.c.param == param_key(src_type, code),
+                           _any_in(ref.c.res_pk, src_pks)))
+        code, _, target = link.partition(">")
+        ref = search_reference.alias()
+        if not target:
+            target_cond = and_(ref.c.target_type == self.anchor.res_type, self.anchor.contains(ref.c.target_id))
+        else:
+            if depth <= 0:
+                return None
+            ids = self._ids_inside(target, depth - 1)
+            if not ids:
+                return None
+            target_cond = and_(ref.c.target_type == target, _any_in(ref.c.target_id, ids))
+        return select(ref.c.res_pk).where(ref.c.param == param_key(res_type, code), target_cond)
+
+
+def _any_in(column_: Any, selects: list[Any]) -> Any:
+    return column_.in_(selects[0]) if len(selects) == 1 else or_(*[column_.in_(s) for s in selects])
+
+
+class SqlBoundary:
+    """The search `Boundary` of one principal (fhir_server/search/api.py)."""
+
+    def __init__(self, per_type: dict[str, Any]) -> None:
+        # type → None (no limit) | callable(alias) → predicate | False (nothing)
+        self.per_type = per_type
+
+    def predicate(self, resources_table: Any, res_type: str | None) -> Any:
+        if res_type is None:
+            parts = []
+            for t in RESOURCE_TYPES:
+                p = self._one(resources_table, t)
+                parts.append(and_(resources_table.c.res_type == t, true() if p is None else p))
+            return or_(*parts)
+        return self._one(resources_table, res_type)
+
+    def _one(self, table: Any, res_type: str) -> Any:
+        rule = self.per_type.get(res_type, False)
+        if rule is None:
+            return None
+        if rule is False:
+            return false()
+        return rule(table)
+
+    def unrestricted(self, res_type: str) -> bool:
+        return self.per_type.get(res_type, False) is None
+
+    def nothing(self, res_type: str) -> bool:
+        return self.per_type.get(res_type, False) is False

@@ -1,0 +1,175 @@
+"""Cost of authorization + auditing (issue #5): read-by-id and a typical search, auth+audit on vs off.
+
+The servers run the same code under the same gunicorn settings (bench/common.py: 2 workers,
+gthread × 8) on copies of the same database content (SQLite) or one database (PostgreSQL), all
+at once; wrk (2 threads) measures them in alternation, round after round, and the median of the
+rounds is compared, so a change in the machine's load hits every configuration alike.
+"on" = FHIR_AUTH_ENABLED + FHIR_AUDIT_ENABLED: every request carries a JWT access token of a
+central-hospital client, is checked against the policy, its Appointment reads pass the SQL
+boundary, and an AuditEvent is written for it. "off" = both disabled. The ratio on/off is
+printed (aim ≥ 0.8). Other helpers load the machine: compare ratios measured in one run.
+
+Usage: .venv/bin/python bench/bench_auth.py [--split] [--rounds 3] [--duration 5] [--connections 16]
+                                           [--postgres URL-of-an-empty-schema]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import GUNICORN, ROOT, ensure_wrk, free_port, server
+
+LUA = r"""
+local ids = {%(ids)s}
+local token = "%(token)s"
+local mode = "%(mode)s"
+local i = 0
+request = function()
+  i = i + 1
+  local h = {["Accept"] = "application/fhir+json", ["Authorization"] = "Bearer " .. token}
+  if mode == "read" then
+    return wrk.format("GET", "/fhir/Appointment/" .. ids[(i %% #ids) + 1], h)
+  end
+  return wrk.format("GET", "/fhir/Appointment?patient=Patient/pat-" .. ((i %% 20) + 1) .. "&_count=10", h)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH p50=%%.3f p95=%%.3f req=%%d errors=%%d\n", latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout))
+end
+"""
+
+
+def prepare(db: str) -> tuple[list[str], str, str]:
+    """Data (20 patients, 400 appointments of one central hospital) and one client; returns ids and credentials."""
+    from auth.store import AuthStore
+    from fhir_server.app import build_service
+    from fhir_server.interactions.model import FhirRequest
+    from fhir_server.settings import Settings
+
+    svc = build_service(Settings(database_url=db, auth_enabled=False, audit_enabled=False))
+    tier = {"system": "http://fhir.vntelehealth.org/r4/CodeSystem/facility-tier", "code": "central"}
+    entries: list[dict[str, object]] = [
+        {"resource": {"resourceType": "Organization", "id": "org-c", "name": "BV Trung ương", "type": [
+            {"coding": [tier]}]}, "request": {"method": "PUT", "url": "Organization/org-c"}},
+        {"resource": {"resourceType": "PractitionerRole", "id": "role-c", "organization": {
+            "reference": "Organization/org-c"}}, "request": {"method": "PUT", "url": "PractitionerRole/role-c"}},
+    ]
+    for p in range(1, 21):
+        entries.append({"resource": {"resourceType": "Patient", "id": f"pat-{p}", "managingOrganization": {
+            "reference": "Organization/org-c"}}, "request": {"method": "PUT", "url": f"Patient/pat-{p}"}})
+    ids = []
+    for a in range(400):
+        ids.append(f"appt-{a}")
+        entries.append({"resource": {
+            "resourceType": "Appointment", "id": f"appt-{a}", "status": "booked",
+            "start": "2026-12-07T08:00:00+07:00", "end": "2026-12-07T08:30:00+07:00",
+            "participant": [{"actor": {"reference": "PractitionerRole/role-c"}, "status": "accepted"},
+                            {"actor": {"reference": f"Patient/pat-{a % 20 + 1}"}, "status": "accepted"}]},
+            "request": {"method": "PUT", "url": f"Appointment/appt-{a}"}})
+    svc.dispatch(FhirRequest(method="POST", body={"resourceType": "Bundle", "type": "transaction",
+                                                  "entry": entries}, base_url="http://127.0.0.1/fhir"))
+    if svc.repo.postgres:  # planner statistics, as a production database has them
+        with svc.repo.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    client, secret = AuthStore(svc.repo.engine).create_client(
+        name="bench HIS", scope="system/*.cruds", role="facility", organization="Organization/org-c")
+    svc.repo.engine.dispose()
+    assert secret
+    return ids, client.client_id, secret
+
+
+def get_token(base: str, client_id: str, secret: str) -> str:
+    req = urllib.request.Request(f"{base}/auth/token", data=b"grant_type=client_credentials&scope=system/*.rs",
+                                 headers={"Authorization": "Basic " + base64.b64encode(
+                                     f"{client_id}:{secret}".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        token: str = json.loads(resp.read())["access_token"]
+        return token
+
+
+def run(base: str, mode: str, ids: list[str], token: str, duration: int, connections: int) -> dict[str, float]:
+    script = LUA % {"ids": ",".join(json.dumps(i) for i in ids), "token": token, "mode": mode}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run([ensure_wrk(), "-t2", f"-c{connections}", f"-d{duration}s", "-s", fh.name, base],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    os.unlink(fh.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) req=(\d+) errors=(\d+)", out)
+    assert m, out
+    return {"rps": rps, "p50_ms": float(m.group(1)), "p95_ms": float(m.group(2)), "requests": int(m.group(3)),
+            "errors": int(m.group(4)) + (int(non2xx.group(1)) if non2xx else 0)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--postgres", help="database URL (an empty schema) instead of a fresh SQLite file")
+    parser.add_argument("--split", action="store_true", help="also measure auth on with auditing off")
+    args = parser.parse_args()
+    import shutil
+    import statistics
+    from contextlib import ExitStack
+
+    configs = [("off", "false", "false"), ("auth", "true", "false"), ("on", "true", "true")]
+    if not args.split:
+        configs = [configs[0], configs[2]]
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {name: {"read": [], "search": []} for name, *_ in configs}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        db = args.postgres or f"sqlite:///{tmp}/bench.sqlite3"
+        ids, client_id, secret = prepare(db)
+        bases: dict[str, tuple[str, str]] = {}
+        for name, flag, audit in configs:
+            url = db
+            if not args.postgres:  # each server its own copy: the audit writes of one do not slow the others
+                shutil.copy(f"{tmp}/bench.sqlite3", f"{tmp}/{name}.sqlite3")
+                url = f"sqlite:///{tmp}/{name}.sqlite3"
+            env = {"FHIR_DATABASE_URL": url, "FHIR_AUTH_ENABLED": flag, "FHIR_AUDIT_ENABLED": audit}
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            stack.enter_context(server([*GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                                       f"{base}/fhir/metadata", env))
+            bases[name] = (base, get_token(base, client_id, secret) if flag == "true" else "none")
+        for base, token in bases.values():
+            for mode in ("read", "search"):
+                run(base, mode, ids, token, 2, args.connections)  # warm-up
+        # Alternate the servers, round after round, so a change in the machine's load hits all alike.
+        for _ in range(args.rounds):
+            for mode in ("read", "search"):
+                for name, (base, token) in bases.items():
+                    r = run(base, mode, ids, token, args.duration, args.connections)
+                    samples[name][mode].append(r)
+                    print(f"  {name:4s} {mode:6s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                          f"p95 {r['p95_ms']:6.2f} ms  errors {r['errors']}", flush=True)
+    med = {name: {mode: statistics.median(x["rps"] for x in runs) for mode, runs in by.items()}
+           for name, by in samples.items()}
+    print("\nmedian req/s and ratio on/off (aim >= 0.8):")
+    for mode in ("read", "search"):
+        off, on = med["off"][mode], med["on"][mode]
+        line = f"  {mode:6s} off {off:8.1f}  on {on:8.1f}  ratio {on / off:5.2f}"
+        if "auth" in med:
+            line += f"   (auth alone {med['auth'][mode]:8.1f}, ratio {med['auth'][mode] / med['off'][mode]:5.2f})"
+        print(line)
+    out_dir = ROOT / "bench" / "out"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
