@@ -91,6 +91,9 @@ def owned(res_type: str, k: str) -> dict[str, Any]:
                        "source": {"observer": {"display": "test"}}},
         "Bundle": {"type": "collection"},
         "Medication": {"code": {"text": "Paracetamol 500 mg"}},
+        "Measure": {"url": f"http://example.org/measure/{k}", "status": "draft"},
+        "MeasureReport": {"status": "complete", "type": "data-collection", "measure": "http://example.org/measure/x",
+                          "period": {"start": "2026-10-01", "end": "2026-12-31"}, "reporter": ref(org)},
         "StructureDefinition": {"url": f"http://example.org/sd/{k}", "name": "X", "status": "draft",
                                 "kind": "resource", "abstract": False, "type": "Patient"},
         "SearchParameter": {"url": f"http://example.org/sp/{k}", "name": "x", "status": "draft",
@@ -108,13 +111,15 @@ def owned(res_type: str, k: str) -> dict[str, Any]:
 PER_FACILITY = ["Organization", "Practitioner", "PractitionerRole", "Location", "HealthcareService", "Schedule",
                 "Slot", "OrganizationAffiliation", "Patient", "Appointment", "Encounter", "Condition",
                 "MedicationRequest", "DocumentReference", "Composition", "Provenance", "AuditEvent", "Bundle",
-                "Medication", "StructureDefinition", "SearchParameter", "CodeSystem", "ValueSet",
+                "Medication", "Measure", "MeasureReport", "StructureDefinition", "SearchParameter", "CodeSystem",
+                "ValueSet",
                 "OperationDefinition", "CapabilityStatement"]
 ID_PREFIX = {"Organization": "org", "Practitioner": "prac", "PractitionerRole": "role", "Location": "loc",
              "HealthcareService": "hs", "Schedule": "sch", "Slot": "slot", "OrganizationAffiliation": "aff",
              "Patient": "pat", "Appointment": "appt", "Encounter": "enc", "Condition": "cond",
              "MedicationRequest": "mr", "DocumentReference": "doc", "Composition": "comp", "Provenance": "prov",
-             "AuditEvent": "ae", "Bundle": "bun", "Medication": "med", "StructureDefinition": "sd",
+             "AuditEvent": "ae", "Bundle": "bun", "Medication": "med", "Measure": "msr", "MeasureReport": "mrp",
+             "StructureDefinition": "sd",
              "SearchParameter": "sp", "CodeSystem": "cs", "ValueSet": "vs", "OperationDefinition": "od",
              "CapabilityStatement": "cap"}
 

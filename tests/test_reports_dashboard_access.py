@@ -1,18 +1,14 @@
 """Dashboard access with real logins (#7 × #5): a provincial regulator sees its province; a facility is refused.
 
-Runs once the auth component (issue #5) is merged: users are created with
-`python -m auth create-user`, the cookie `fhir_access_token` comes from logging in through
+Users are created with `python -m auth create-user`, the cookie `fhir_access_token` comes from logging in through
 `/auth/login` (CONTRACTS.md B), and the page reaches `$telehealth-report` only through
-`FhirService.dispatch`. Until then it skips with "auth component not installed".
+`FhirService.dispatch`.
 
-Merge note for the lead: the `create-user` arguments below (`--username --password --role
---jurisdiction --organization`) and the login form fields (`username`, `password`, submit
-button) are assumptions about #5; adjust `create_user` / `log_in` if #5 spells them otherwise.
+Users ask for `user/*.rs`; what they get is cut down to their role's ceiling (auth/policy.toml).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -26,8 +22,6 @@ import pytest
 from tests.reports_fixtures import Loaded, loaded_app, values
 from tests.reports_live import OUTPUT, browser, live_server
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("auth") is None, reason="auth component not installed")
-
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Mật-khẩu-thử-7"
 
@@ -35,7 +29,8 @@ PASSWORD = "Mật-khẩu-thử-7"
 def create_user(db_url: str, username: str, *args: str) -> None:
     env = {**os.environ, "FHIR_DATABASE_URL": db_url}
     subprocess.run([sys.executable, "-m", "auth", "create-user", "--username", username, "--password", PASSWORD,
-                    *args], check=True, cwd=ROOT, env=env, capture_output=True, timeout=120)
+                    "--scope", "openid fhirUser user/*.rs", *args],
+                   check=True, cwd=ROOT, env=env, capture_output=True, timeout=120)
 
 
 def log_in(page: Any, username: str) -> None:
