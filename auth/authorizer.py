@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, false, literal_column, or_, select, true
 
 from auth.boundary import Anchor, LinkCompiler, SqlBoundary, organizations_of_province
@@ -274,6 +275,8 @@ class PolicyAuthorizer:
             return True
         if acc.boundary.nothing(t):
             return False
+        if stored.deleted:
+            return self._visible_when_deleted(req, acc, stored)
         sql = acc.visible_sql.get(t) or self._compile_visible(acc, t)
         if req.uow is not None:
             return req.uow.conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
@@ -286,6 +289,21 @@ class PolicyAuthorizer:
         finally:
             raw.close()
         return row is not None
+
+    def _visible_when_deleted(self, req: FhirRequest, acc: Access, stored: StoredResource) -> bool:
+        """A deleted resource has no index rows, so the SQL boundary cannot see it: decide on the own (forward)
+        references of its last live version, as for a write. The facility that deleted it then still gets
+        410 Gone and its history; others still get 404."""
+        if acc.write_compiler is None:
+            return False
+        version = stored.version_id - 1
+        while version >= 1:
+            previous = self.svc.repo.vread(stored.res_type, stored.res_id, version)
+            if previous is not None and not previous.deleted and previous.content:
+                conn = req.uow.conn if req.uow is not None else None
+                return self._owns(acc, stored.res_type, orjson.loads(previous.content), None, conn)
+            version -= 1
+        return False
 
     def _compile_visible(self, acc: Access, res_type: str) -> str:
         """Compiled once per principal and type; values are literals (ids are checked against ID_RE)."""

@@ -180,3 +180,19 @@ def test_include_needs_a_scope_on_the_included_type_too(world: World) -> None:
     admin = world.get("/fhir/Appointment?_id=appt-central&_include=Appointment:patient", "admin",
                       "system/Appointment.rs").get_json()
     assert ids(admin) == {"appt-central"}
+
+
+def test_a_deleted_resource_stays_gone_for_its_owner_and_unknown_to_others(world: World) -> None:
+    doc = {"resourceType": "DocumentReference", "id": "gone-doc", "status": "current",
+           "custodian": {"reference": "Organization/org-c"},
+           "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
+    assert world.send("PUT", "/fhir/DocumentReference/gone-doc", "central", doc).status_code == 201
+    assert world.send("DELETE", "/fhir/DocumentReference/gone-doc", "central").status_code == 204
+    # the owner: 410 Gone, and the instance history keeps both versions
+    assert world.get("/fhir/DocumentReference/gone-doc", "central").status_code == 410
+    history = world.get("/fhir/DocumentReference/gone-doc/_history", "central").get_json()
+    assert history["total"] == 2 and [e["request"]["method"] for e in history["entry"]] == ["DELETE", "PUT"]
+    # another facility learns nothing, not even that it existed
+    assert world.get("/fhir/DocumentReference/gone-doc", "commune").status_code == 404
+    other = world.get("/fhir/DocumentReference/gone-doc/_history", "commune").get_json()
+    assert other["total"] == 0 and not other.get("entry")

@@ -38,6 +38,13 @@ def history(svc: FhirService, req: FhirRequest) -> FhirResponse:
     at = req.param("_at")
     count = _count(svc, req)
     page = req.param("_page")
+    conn = req.uow.conn if req.uow is not None else None
+    boundary = svc.boundary(req)
+    if boundary is not None and req.res_type is not None and req.res_id is not None:
+        # A deleted resource has left the (index-based) boundary: authorization decides on the instance itself.
+        current = svc.repo.read(req.res_type, req.res_id)
+        if current is not None and current.deleted and svc.visible(req, current):
+            boundary = None
     query = HistoryQuery(
         res_type=req.res_type,
         res_id=req.res_id,
@@ -45,9 +52,8 @@ def history(svc: FhirService, req: FhirRequest) -> FhirResponse:
         at_us=to_us(parse_datetime_range(at, "_at")[1]) - 1 if at else None,
         before_seq=int(svc.page_signer.loads(page)["before"]) if page else None,
         count=count,
-        boundary=svc.boundary(req),
+        boundary=boundary,
     )
-    conn = req.uow.conn if req.uow is not None else None
     # The boundary is inside the SQL (paging and totals stay correct).
     rows = svc.repo.history(query, conn) if count else []
     path = "/".join(p for p in (req.res_type, req.res_id, "_history") if p)
