@@ -101,6 +101,9 @@ def owned(res_type: str, k: str) -> dict[str, Any]:
                                 "type": False, "instance": False},
         "CapabilityStatement": {"status": "draft", "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1",
                                 "format": ["json"]},
+        "Measure": {"url": f"http://example.org/measure/{k}", "name": "X", "status": "draft"},
+        "MeasureReport": {"status": "complete", "type": "summary", "measure": f"http://example.org/measure/{k}",
+                          "period": {"start": "2026-11-01", "end": "2026-11-30"}},
     }
     return {"resourceType": res_type, **bodies[res_type]}
 
@@ -109,14 +112,14 @@ PER_FACILITY = ["Organization", "Practitioner", "PractitionerRole", "Location", 
                 "Slot", "OrganizationAffiliation", "Patient", "Appointment", "Encounter", "Condition",
                 "MedicationRequest", "DocumentReference", "Composition", "Provenance", "AuditEvent", "Bundle",
                 "Medication", "StructureDefinition", "SearchParameter", "CodeSystem", "ValueSet",
-                "OperationDefinition", "CapabilityStatement"]
+                "OperationDefinition", "CapabilityStatement", "Measure", "MeasureReport"]
 ID_PREFIX = {"Organization": "org", "Practitioner": "prac", "PractitionerRole": "role", "Location": "loc",
              "HealthcareService": "hs", "Schedule": "sch", "Slot": "slot", "OrganizationAffiliation": "aff",
              "Patient": "pat", "Appointment": "appt", "Encounter": "enc", "Condition": "cond",
              "MedicationRequest": "mr", "DocumentReference": "doc", "Composition": "comp", "Provenance": "prov",
              "AuditEvent": "ae", "Bundle": "bun", "Medication": "med", "StructureDefinition": "sd",
              "SearchParameter": "sp", "CodeSystem": "cs", "ValueSet": "vs", "OperationDefinition": "od",
-             "CapabilityStatement": "cap"}
+             "CapabilityStatement": "cap", "Measure": "measure", "MeasureReport": "mreport"}
 
 
 def world_id(res_type: str, k: str) -> str:
