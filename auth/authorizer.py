@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, false, literal_column, or_, select, true
 
-from auth.boundary import Anchor, LinkCompiler, SqlBoundary, organizations_of_province
+from auth.boundary import Anchor, LinkCompiler, RowChecker, SqlBoundary, organizations_of_province
 from auth.policy import Policy, Profile
 from auth.scopes import Grants, grants_for
 from auth.tokens import InvalidToken, TokenVerifier
@@ -66,6 +66,9 @@ class Access:
         # No predicate at all only when every type is readable without restriction (admin, all scopes).
         self.no_boundary = all(self.boundary.unrestricted(t) for t in RESOURCE_TYPES)
         self.visible_sql: dict[str, str] = {}  # type → compiled "is this row inside" statement
+        self.paramstyle = getattr(dialect, "paramstyle", "qmark")
+        self._row_checkers: dict[str, RowChecker | None] = {}
+        self._shared_checker: RowChecker | None = None
 
     def _anchor(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], Anchor | None]:
         p, prof, pol = self.principal, self.profile, self.policy
@@ -127,6 +130,23 @@ class Access:
         if queries:
             parts.append(self._query_clause(table, t, queries))
         return and_(*parts) if parts else true()
+
+    def row_checker(self, t: str) -> RowChecker | None:
+        """The Python walk of the boundary for one row, where it is exactly the rule (no scope query
+        restriction, an anchor given as ids); None → use the correlated SQL statement."""
+        if t in self._row_checkers:
+            return self._row_checkers[t]
+        checker = None
+        open_type = self.principal is None or self.profile is None or t in self.profile.open
+        queries = self.grants.restrictions(t, "s") or self.grants.restrictions(t, "r")
+        comp = self.read_compiler
+        if (not open_type and not queries and comp is not None and isinstance(comp.anchor.ids, list)
+                and callable(self.boundary.per_type.get(t))):
+            checker = self._shared_checker
+            if checker is None:
+                checker = self._shared_checker = RowChecker(comp, self.paramstyle)
+        self._row_checkers[t] = checker
+        return checker
 
     def _national(self) -> bool:
         prof = self.profile
@@ -277,18 +297,27 @@ class PolicyAuthorizer:
             return False
         if stored.deleted:
             return self._visible_when_deleted(req, acc, stored)
+        checker = acc.row_checker(t)
+        if checker is not None:
+            if req.uow is not None:
+                conn = req.uow.conn
+                return checker.visible(lambda sql, params: conn.exec_driver_sql(sql, params).all(), t, stored.res_id)
+            return checker.visible(self._fetch_all, t, stored.res_id)
         sql = acc.visible_sql.get(t) or self._compile_visible(acc, t)
         if req.uow is not None:
             return req.uow.conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
-        raw = self.svc.repo.engine.raw_connection()  # the read hot path: one statement, no SQLAlchemy
-        try:
-            cur = raw.cursor()
-            cur.execute(sql, (stored.res_id,))
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            raw.close()
-        return row is not None
+        fetch_one = getattr(self.svc.repo, "fetch_one", None)
+        if fetch_one is not None:  # the read hot path: one prepared statement, no SQLAlchemy
+            return fetch_one(sql, (stored.res_id,)) is not None
+        with self.svc.repo.engine.connect() as conn:
+            return conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
+
+    def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        fetch_all = getattr(self.svc.repo, "fetch_all", None)
+        if fetch_all is not None:  # the read hot path: prepared statements, no SQLAlchemy
+            return list(fetch_all(sql, params))
+        with self.svc.repo.engine.connect() as conn:
+            return list(conn.exec_driver_sql(sql, params).all())
 
     def _visible_when_deleted(self, req: FhirRequest, acc: Access, stored: StoredResource) -> bool:
         """A deleted resource has no index rows, so the SQL boundary cannot see it: decide on the own (forward)

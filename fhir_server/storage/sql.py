@@ -194,8 +194,17 @@ class SqlRepository:
         self._read_engine = engine
         self._disconnect: tuple[type[BaseException], ...] = ()
         if self.postgres:
+            # Autocommit also keeps psycopg's prepared statements alive across checkouts (a ROLLBACK
+            # clears them), and the generic plan is reused: hot single-row statements (the read, the
+            # authorizer's boundary check) are planned once per connection, not once per request.
             self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
-                                              pool_reset_on_return=None, pool_size=5, max_overflow=10)
+                                              pool_reset_on_return=None, pool_size=5, max_overflow=10,
+                                              connect_args={"prepare_threshold": 2})
+
+            @event.listens_for(self._read_engine, "connect")
+            def _generic_plans(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.execute("SET plan_cache_mode = force_generic_plan")
+                dbapi_conn.commit()
             self._disconnect = (engine.dialect.loaded_dbapi.OperationalError,
                                 engine.dialect.loaded_dbapi.InterfaceError)
             read_engine = self._read_engine
@@ -211,14 +220,22 @@ class SqlRepository:
         with self.engine.connect().execution_options(fhir_snapshot=True) as conn:
             yield conn
 
-    def read(self, res_type: str, res_id: str) -> StoredResource | None:
-        """The hot path: one indexed SELECT through the pooled DB-API connection."""
+    def fetch_one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """One read-only statement (driver SQL) on the hot-path pool: its first row or None."""
+        return self._fetch(sql, params, False)
+
+    def fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """One read-only statement (driver SQL) on the hot-path pool: all its rows."""
+        rows: list[Any] = self._fetch(sql, params, True)
+        return rows
+
+    def _fetch(self, sql: str, params: tuple[Any, ...], all_rows: bool) -> Any:
         for attempt in (1, 2):
             conn = self._read_engine.raw_connection()
             try:
                 cur = conn.cursor()
-                cur.execute(self._read_sql, (res_type, res_id))
-                row = cur.fetchone()
+                cur.execute(sql, params)
+                row = cur.fetchall() if all_rows else cur.fetchone()
                 cur.close()
             except self._disconnect:
                 conn.invalidate()
@@ -227,7 +244,12 @@ class SqlRepository:
                 continue
             finally:
                 conn.close()
-            break
+            return row
+        return None
+
+    def read(self, res_type: str, res_id: str) -> StoredResource | None:
+        """The hot path: one indexed SELECT through the pooled DB-API connection."""
+        row = self.fetch_one(self._read_sql, (res_type, res_id))
         if row is None:
             return None
         res_pk, version_id, last_updated, deleted, content = row
