@@ -15,8 +15,9 @@ import orjson
 
 from auth import tables as _tables  # noqa: F401  (tables join the shared metadata)
 from auth.boundary import PROVINCE_EXTENSION, PROVINCE_SEARCH_PARAMETER
+from terminology.loader import CODESYSTEM_BASE
 
-TIER_SYSTEM = "http://fhir.vntelehealth.org/r4/CodeSystem/facility-tier"
+TIER_SYSTEM = f"{CODESYSTEM_BASE}facility-tier"
 _INDEX_MARK = "auth-province-index-v1"
 
 

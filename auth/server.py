@@ -312,16 +312,20 @@ def _query(svc: AuthService, token: str, hint: str | None) -> Any:
     return svc.store.get_refresh_token(token)
 
 
-class _Introspection(IntrospectionEndpoint):
+class _TokenLookup:
+    """What introspection (RFC 7662) and revocation (RFC 7009) share: client auth and token lookup."""
+
     CLIENT_AUTH_METHODS = ENDPOINT_AUTH
 
     def __init__(self, server: Any, svc: AuthService) -> None:
-        super().__init__(server)
+        super().__init__(server)  # type: ignore[call-arg]
         self.svc = svc
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return _query(self.svc, token_string, token_type_hint)
 
+
+class _Introspection(_TokenLookup, IntrospectionEndpoint):
     def check_permission(self, token: Any, client: Client, request: Any) -> bool:
         return bool(token.check_client(client) or client.role == "admin")
 
@@ -337,16 +341,7 @@ class _Introspection(IntrospectionEndpoint):
                 "exp": token.expires_at, "iat": token.issued_at, "token_type": "refresh_token"}
 
 
-class _Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = ENDPOINT_AUTH
-
-    def __init__(self, server: Any, svc: AuthService) -> None:
-        super().__init__(server)
-        self.svc = svc
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return _query(self.svc, token_string, token_type_hint)
-
+class _Revocation(_TokenLookup, RevocationEndpoint):
     def revoke_token(self, token: Any, request: Any) -> None:
         if isinstance(token, _AccessToken):
             jti = str(token.claims.get("jti"))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from profiles.snapshot import generate_snapshot
-from terminology.loader import CANONICAL_BASE
+from terminology.loader import CANONICAL_BASE, MOH_CORE_BASE
 
 Res = dict[str, Any]
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ SD = f"{CANONICAL_BASE}/StructureDefinition/"
 VS = f"{CANONICAL_BASE}/ValueSet/"
 CS = f"{CANONICAL_BASE}/CodeSystem/"
 SID = f"{CANONICAL_BASE}/sid/"
-MOH = "http://fhir.ehealth.gov.vn/core"
+MOH = MOH_CORE_BASE
 NATIONAL_ID = f"{MOH}/sid/national_id"
 INSURANCE = f"{MOH}/sid/insurance_number"
 LICENSE = f"{MOH}/sid/provider-license-number"

@@ -22,6 +22,8 @@ VALUESET_BASE = f"{CANONICAL_BASE}/ValueSet/"
 CONCEPTMAP_BASE = f"{CANONICAL_BASE}/ConceptMap/"
 STRUCTUREDEFINITION_BASE = f"{CANONICAL_BASE}/StructureDefinition/"
 SID_BASE = f"{CANONICAL_BASE}/sid/"
+# The Ministry of Health draft VN Core, whose identifier systems and extensions we reuse (README).
+MOH_CORE_BASE = "http://fhir.ehealth.gov.vn/core"
 
 TERMINOLOGY_DIR = Path(__file__).resolve().parent
 RESOURCE_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")

@@ -12,7 +12,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from terminology.loader import CANONICAL_BASE
+from terminology.loader import CANONICAL_BASE, MOH_CORE_BASE
 
 Res = dict[str, Any]
 CS = f"{CANONICAL_BASE}/CodeSystem/"
@@ -25,7 +25,7 @@ OUT = Path(__file__).resolve().parent
 HL7_ORG = "http://terminology.hl7.org/CodeSystem/organization-type"
 HL7_ROLE = "http://terminology.hl7.org/CodeSystem/practitioner-role"
 LOC_PT = "http://terminology.hl7.org/CodeSystem/location-physical-type"
-MOH = "http://fhir.ehealth.gov.vn/core"
+MOH = MOH_CORE_BASE
 FACILITY_SID = f"{CANONICAL_BASE}/sid/facility-code"
 PROVINCES = {"01": "Thành phố Hà Nội", "79": "Thành phố Hồ Chí Minh", "75": "Tỉnh Đồng Nai", "51": "Tỉnh Quảng Ngãi"}
 DISP: dict[str, dict[str, str]] = {

@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from terminology.loader import CANONICAL_BASE
+from terminology.loader import CANONICAL_BASE, MOH_CORE_BASE
 
-MOH = "http://fhir.ehealth.gov.vn/core"
+MOH = MOH_CORE_BASE
 SD = f"{CANONICAL_BASE}/StructureDefinition/"
 CS = f"{CANONICAL_BASE}/CodeSystem/"
 SID = f"{CANONICAL_BASE}/sid/"

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import Issue
 from fhir_server.profiles.compiler import Constraint, Context, RuleFn
+from terminology.loader import CANONICAL_BASE, MOH_CORE_BASE
 
 if TYPE_CHECKING:
     from fhir_server.profiles.validator import ProfileValidator
 
-MOH = "http://fhir.ehealth.gov.vn/core"
-BASE = "http://fhir.vntelehealth.org/r4"
+MOH = MOH_CORE_BASE
+BASE = CANONICAL_BASE
 NATIONAL_ID = f"{MOH}/sid/national_id"
 INSURANCE = f"{MOH}/sid/insurance_number"
 FACILITY = f"{BASE}/sid/facility-code"

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-CANONICAL = "http://fhir.vntelehealth.org/r4"
+from terminology.loader import CANONICAL_BASE
+
+CANONICAL = CANONICAL_BASE
 ROOT = Path(__file__).resolve().parents[2]
 MEASURES_DIR = ROOT / "terminology" / "measures"
 POPULATION_CSV = MEASURES_DIR / "commune-population.csv"
