@@ -14,14 +14,19 @@ import base64
 import logging
 import queue
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
 from fhir_server.errors import FhirError
 from fhir_server.interactions.model import FhirRequest, FhirResponse
+from fhir_server.principal import Principal
 from fhir_server.search import date, reference, string, token
 from fhir_server.search.tables import INDEX_TABLES
 
@@ -40,14 +45,49 @@ def _outcome(status: int) -> str:
     return "4" if status < 500 else "8"
 
 
-def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, error: FhirError | None
-                ) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What an AuditEvent needs from one request, captured in the request thread (cheap); the
+    event itself is built by the writer thread."""
+
+    recorded_us: int
+    interaction: str
+    status: int
+    principal: Principal | None
+    address: str | None
+    res_type: str | None
+    res_id: str | None
+    created: str | None  # "Type/id" a create produced
+    params: tuple[tuple[str, str], ...]
+    operation: str | None
+    error_en: str | None
+
+
+def capture(req: FhirRequest, interaction: str, resp: FhirResponse | None, error: FhirError | None) -> Pending:
     status = resp.status if resp is not None else (error.status if error is not None else 500)
     if interaction == "transaction" and isinstance(req.body, dict) and req.body.get("type") == "batch":
         interaction = "batch"
-    p = req.principal
+    created = None
+    if resp is not None and resp.stored is not None and interaction == "create":
+        created = f"{resp.stored.res_type}/{resp.stored.res_id}"
+    error_en = (error.issues[0].en if error.issues else "") if error is not None else None
+    return Pending(time.time_ns() // 1000, interaction, status, req.principal, req.source_address, req.res_type,
+                   req.res_id, created, tuple(req.params), req.operation, error_en)
+
+
+_SOURCE = {"observer": {"display": "vn-telehealth-fhir"},
+           "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "3",
+                     "display": "Web Server"}]}
+_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+         "display": "RESTful Operation"}
+
+
+@lru_cache(maxsize=4096)
+def _agents(p: Principal | None, address: str | None) -> list[dict[str, Any]]:
+    """The agent list of a principal at an address (the same for all its requests: built once).
+    Shared between events, so never modified."""
     agents: list[dict[str, Any]] = []
-    network = {"address": req.source_address, "type": "2"} if req.source_address else None
+    network = {"address": address, "type": "2"} if address else None
     if p is None:
         agent: dict[str, Any] = {"who": {"display": "anonymous / chưa xác thực"}, "requestor": True}
         if network:
@@ -64,36 +104,50 @@ def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, e
         agents.append(agent)
         if p.user and p.organization:
             agents.append({"who": {"reference": p.organization}, "requestor": False})
-    entity: list[dict[str, Any]] = []
-    if req.res_type and req.res_id:
-        entity.append({"what": {"reference": f"{req.res_type}/{req.res_id}"}})
-    elif resp is not None and resp.stored is not None and interaction == "create":
-        entity.append({"what": {"reference": f"{resp.stored.res_type}/{resp.stored.res_id}"}})
-    if req.params:
-        from urllib.parse import urlencode
+    return agents
 
-        q = f"{req.res_type or ''}?{urlencode(req.params)}"
+
+@lru_cache(maxsize=256)
+def _subtype(interaction: str) -> list[dict[str, Any]]:
+    return [{"system": SUBTYPE_SYSTEM, "code": interaction}]
+
+
+def _instant(us: int) -> str:
+    """FHIR instant, millisecond precision, UTC."""
+    return datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{us // 1000 % 1000:03d}Z"
+
+
+def event_of(p: Pending) -> dict[str, Any]:
+    entity: list[dict[str, Any]] = []
+    if p.res_type and p.res_id:
+        entity.append({"what": {"reference": f"{p.res_type}/{p.res_id}"}})
+    elif p.created:
+        entity.append({"what": {"reference": p.created}})
+    if p.params:
+        q = f"{p.res_type or ''}?{urlencode(p.params)}"
         entity.append({"query": base64.b64encode(q.encode()).decode(), "description": q[:1000]})
-    if req.operation:
-        entity.append({"name": req.operation})
+    if p.operation:
+        entity.append({"name": p.operation})
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
-                 "display": "RESTful Operation"},
-        "subtype": [{"system": SUBTYPE_SYSTEM, "code": interaction}],
-        "action": _ACTION.get(interaction, "E"),
-        "recorded": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "outcome": _outcome(status),
-        "agent": agents,
-        "source": {"observer": {"display": "vn-telehealth-fhir"},
-                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "3",
-                             "display": "Web Server"}]},
+        "type": _TYPE,
+        "subtype": _subtype(p.interaction),
+        "action": _ACTION.get(p.interaction, "E"),
+        "recorded": _instant(p.recorded_us),
+        "outcome": _outcome(p.status),
+        "agent": _agents(p.principal, p.address),
+        "source": _SOURCE,
     }
-    if error is not None:
-        event["outcomeDesc"] = f"{status} {error.issues[0].en if error.issues else ''}"[:500]
+    if p.error_en is not None:
+        event["outcomeDesc"] = f"{p.status} {p.error_en}"[:500]
     if entity:
         event["entity"] = entity
     return event
+
+
+def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, error: FhirError | None
+                ) -> dict[str, Any]:
+    return event_of(capture(req, interaction, resp, error))
 
 
 def auth_event(endpoint: str, status: int, client_id: str | None, user: str | None,
@@ -141,52 +195,103 @@ _EXTRACT: dict[str, Any] = {
     "entity": lambda e: _refs([x.get("what") for x in e.get("entity", [])]),
     "entity-type": lambda e: [x["type"] for x in e.get("entity", []) if x.get("type")],
     "entity-name": lambda e: [x["name"] for x in e.get("entity", []) if x.get("name")],
-    "patient": lambda e: _refs([a.get("who") for a in e["agent"]] + [x.get("what") for x in e.get("entity", [])]),
+    # (only references that can name a Patient: the rest would be parsed to be dropped)
+    "patient": lambda e: [v for v in _refs([a.get("who") for a in e["agent"]] +
+                                           [x.get("what") for x in e.get("entity", [])])
+                          if "Patient" in v["reference"]],
     "source": lambda e: _refs([e["source"].get("observer")]),
     "site": lambda e: [e["source"]["site"]] if e["source"].get("site") else [],
 }
 
 
-_ROW_CACHE: dict[tuple[int, str], list[dict[str, Any]]] = {}
-_PARAMS: dict[int, list[tuple[Any, int, Any]]] = {}
+# The parts of an event the parameters read: rows are computed once per distinct part (a principal's
+# agents, an interaction's codes and outcome, an entity) and reused; only the date is new every time.
+_PART: dict[str, str] = {
+    "agent": "agent", "altid": "agent", "address": "agent", "agent-role": "agent", "agent-name": "agent",
+    "type": "codes", "subtype": "codes", "action": "codes", "outcome": "codes", "source": "codes", "site": "codes",
+    "entity": "entity", "entity-type": "entity", "entity-name": "entity",
+}
+_PART_OF_EVENT: dict[str, Any] = {
+    "agent": lambda e: {"agent": e["agent"]},
+    "codes": lambda e: {"type": e["type"], "subtype": e.get("subtype", []), "action": e.get("action"),
+                        "outcome": e.get("outcome"), "source": e["source"]},
+    "entity": lambda e: {"agent": [], "entity": e.get("entity", [])},
+}
+_PART_CACHE: dict[tuple[int, str, bytes], list[tuple[Any, dict[str, Any]]]] = {}
+_PARAMS: dict[int, dict[str, list[tuple[Any, int, Any]]]] = {}
 
 
 def _value_rows(param: Any, key: int, value: Any) -> list[dict[str, Any]]:
-    if param.type == "date":
-        return [{**r, "param": key} for r in date.index_rows(value)]  # differs for every event
-    cache_key = (key, orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
-    hit = _ROW_CACHE.get(cache_key)  # codes, clients and organizations repeat: hash them once
-    if hit is None:
-        if param.type == "token":
-            rows = token.index_rows(param, value)
-        elif param.type == "reference":
-            rows = reference.index_rows(param, value, "Patient" if param.code == "patient" else None)
-        elif param.type == "string":
-            rows = string.index_rows(value)
-        else:
-            rows = []
-        hit = [{**r, "param": key} for r in rows]
-        if len(_ROW_CACHE) > 50_000:
-            _ROW_CACHE.clear()
-        _ROW_CACHE[cache_key] = hit
-    return hit
+    if param.type == "token":
+        rows = token.index_rows(param, value)
+    elif param.type == "reference":
+        rows = reference.index_rows(param, value, "Patient" if param.code == "patient" else None)
+    elif param.type == "string":
+        rows = string.index_rows(value)
+    elif param.type == "date":
+        rows = date.index_rows(value)
+    else:
+        rows = []
+    return [{**r, "param": key} for r in rows]
 
 
-def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
-    """The search-index rows of one event, without FHIRPath (the audit write is on every request)."""
-    params = _PARAMS.get(id(registry))
-    if params is None:
-        params = _PARAMS[id(registry)] = [(p, p.key, INDEX_TABLES[p.type]) for p in registry.for_type("AuditEvent")
-                                          if p.code in _EXTRACT]
-    out: dict[Any, list[dict[str, Any]]] = {}
+def _param_rows(params: list[tuple[Any, int, Any]], event: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """(table, row) of the given parameters, identical rows of one parameter once (as the generic writer)."""
+    out: list[tuple[Any, dict[str, Any]]] = []
     for param, key, table in params:
         seen: set[tuple[Any, ...]] = set()
         for value in _EXTRACT[param.code](event):
             for row in _value_rows(param, key, value):
                 ident = tuple(row.values())
-                if ident not in seen:  # identical rows once, as the generic index writer does
+                if ident not in seen:
                     seen.add(ident)
-                    out.setdefault(table, []).append(row)
+                    out.append((table, row))
+    return out
+
+
+def _params(registry: Any) -> dict[str, list[tuple[Any, int, Any]]]:
+    groups = _PARAMS.get(id(registry))
+    if groups is None:
+        groups = {}
+        for p in registry.for_type("AuditEvent"):
+            if p.code in _EXTRACT:
+                part = "patient" if p.code == "patient" else ("date" if p.code == "date" else _PART[p.code])
+                groups.setdefault(part, []).append((p, p.key, INDEX_TABLES[p.type]))
+        _PARAMS[id(registry)] = groups
+    return groups
+
+
+def _date_rows(params: list[tuple[Any, int, Any]], recorded: str) -> list[tuple[Any, dict[str, Any]]]:
+    if len(recorded) == 24 and recorded.endswith("Z") and recorded[19] == ".":  # the form _instant writes
+        low = int(datetime.fromisoformat(recorded).timestamp()) * 1_000_000 + int(recorded[20:23]) * 1000
+        return [(table, {"low": low, "high": low + 999, "param": key}) for _p, key, table in params]
+    return [(table, row) for param, key, table in params for row in _value_rows(param, key, recorded)]
+
+
+def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The search-index rows of one event, without FHIRPath (the audit write is on every request)."""
+    groups = _params(registry)
+    pairs: list[tuple[Any, dict[str, Any]]] = []
+    for part in ("agent", "codes", "entity"):
+        params = groups.get(part)
+        if not params:
+            continue
+        sub = _PART_OF_EVENT[part](event)
+        cache_key = (id(registry), part, orjson.dumps(sub))
+        hit = _PART_CACHE.get(cache_key)
+        if hit is None:
+            hit = _param_rows(params, {**event, **sub})
+            if len(_PART_CACHE) > 20_000:
+                _PART_CACHE.clear()
+            _PART_CACHE[cache_key] = hit
+        pairs.extend(hit)
+    if groups.get("date"):
+        pairs.extend(_date_rows(groups["date"], event["recorded"]))
+    if groups.get("patient"):
+        pairs.extend(_param_rows(groups["patient"], event))
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for table, row in pairs:
+        out.setdefault(table, []).append(row)
     return out
 
 
@@ -200,7 +305,7 @@ class AuditSink:
         self.registry = registry
         self.batch = batch
         self.interval = interval
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[Pending | dict[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -211,9 +316,9 @@ class AuditSink:
     def __call__(self, req: FhirRequest, interaction: str, resp: FhirResponse | None,
                  error: FhirError | None) -> None:
         try:
-            self._queue.put(build_event(req, interaction, resp, error))
+            self._queue.put(capture(req, interaction, resp, error))
         except Exception:  # auditing must never break a request; it is logged instead
-            log.exception("could not build an AuditEvent")
+            log.exception("could not capture an AuditEvent")
             return
         self._ensure_thread()
 
@@ -248,7 +353,7 @@ class AuditSink:
             self._thread.join(timeout=5)
         self.flush()
 
-    def _write(self, events: list[dict[str, Any]]) -> None:
+    def _write(self, events: list[Pending | dict[str, Any]]) -> None:
         with self._lock:
             while len(events) < 10_000:
                 try:
@@ -264,36 +369,34 @@ class AuditSink:
                 except Exception:
                     log.exception("could not write %d AuditEvents", len(chunk))
 
-    def _insert(self, chunk: list[dict[str, Any]]) -> None:
-        """One transaction, a few multi-row INSERTs: resources, history, index rows."""
-        from sqlalchemy import insert
-
+    def _insert(self, chunk: list[Pending | dict[str, Any]]) -> None:
+        """One transaction, a few multi-row INSERTs (DB-API, no per-row SQLAlchemy work): resources,
+        history, index rows."""
         from fhir_server.storage.sql import now_instant
-        from fhir_server.storage.tables import resources
 
         last_updated, updated_us = now_instant()
-        rows = []
-        bodies: dict[str, dict[str, Any]] = {}
-        for event in chunk:
+        rows: list[tuple[Any, ...]] = []
+        index: dict[str, dict[Any, list[dict[str, Any]]]] = {}
+        for item in chunk:
+            event = event_of(item) if isinstance(item, Pending) else item
             res_id = str(uuid.uuid4())
             body = {"resourceType": "AuditEvent", "id": res_id,
                     "meta": {"versionId": "1", "lastUpdated": last_updated},
                     **{k: v for k, v in event.items() if k != "resourceType"}}
-            bodies[res_id] = body
-            rows.append({"res_type": "AuditEvent", "res_id": res_id, "version_id": 1, "last_updated": last_updated,
-                         "updated_us": updated_us, "deleted": False, "content": orjson.dumps(body).decode()})
-        index = {res_id: index_rows(self.registry, body) for res_id, body in bodies.items()} if self.registry else {}
+            rows.append(("AuditEvent", res_id, 1, last_updated, updated_us, False, orjson.dumps(body).decode()))
+            if self.registry is not None:
+                index[res_id] = index_rows(self.registry, body)
+        cols = "res_type, res_id, version_id, last_updated, updated_us, deleted, content"
         with self.repo.unit_of_work() as uow:
             conn = uow.conn
-            result = conn.execute(insert(resources).returning(resources.c.res_pk, resources.c.res_id,
-                                                              sort_by_parameter_order=True), rows)
-            pks = {r.res_id: r.res_pk for r in result}
-            cur = conn.connection.driver_connection.cursor()  # bulk rows: DB-API executemany, no per-row Core work
             mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-            cols = ("res_type", "res_id", "version_id", "last_updated", "updated_us", "deleted", "content")
-            cur.executemany(f"INSERT INTO resource_history ({', '.join(cols)}, method) VALUES "
-                            f"({', '.join([mark] * (len(cols) + 1))})",
-                            [(*tuple(r[c] for c in cols), "POST") for r in rows])
+            one = f"({', '.join([mark] * 7)})"
+            cur = conn.connection.driver_connection.cursor()
+            cur.execute(f"INSERT INTO resources ({cols}) VALUES {', '.join([one] * len(rows))} "
+                        "RETURNING res_id, res_pk", [v for r in rows for v in r])
+            pks = dict(cur.fetchall())
+            cur.executemany(f"INSERT INTO resource_history ({cols}, method) VALUES ({', '.join([mark] * 8)})",
+                            [(*r, "POST") for r in rows])
             names_of: dict[Any, list[str]] = {}
             values_of: dict[Any, list[tuple[Any, ...]]] = {}
             for res_id, tables in index.items():

@@ -284,13 +284,27 @@ class RowChecker:
         self.reverse_sql = ("SELECT src.res_pk FROM search_reference ref JOIN resources src ON src.res_pk = ref.res_pk "
                             f"WHERE ref.param = {m} AND ref.target_type = {m} AND ref.target_id = {m} "
                             f"AND src.deleted = {m}")
+        # The resource's references and, in the same statement, the rows and references of what they
+        # point at: most boundaries are decided within these two levels, in one round trip.
+        self.two_levels_sql = (
+            "SELECT ref.param, ref.target_type, ref.target_id, t.deleted, ref2.param, ref2.target_type, "
+            "ref2.target_id FROM resources r JOIN search_reference ref ON ref.res_pk = r.res_pk "
+            "LEFT JOIN resources t ON t.res_type = ref.target_type AND t.res_id = ref.target_id "
+            "LEFT JOIN search_reference ref2 ON ref2.res_pk = t.res_pk "
+            f"WHERE r.res_type = {m} AND r.res_id = {m}")
 
     def visible(self, fetch: Any, res_type: str, res_id: str) -> bool:
-        rows = fetch(self.node_sql, (res_type, res_id))
-        if not rows:
-            return False
-        refs = [(p, tt, ti) for _d, p, tt, ti in rows if p is not None]
-        return self._inside(fetch, res_type, res_id, refs, MAX_DEPTH, top=True)
+        """Is the stored (not deleted) resource inside? One statement for the first two levels."""
+        refs: dict[tuple[Any, Any, Any], None] = {}
+        known: dict[tuple[str, str], tuple[bool, list[tuple[Any, Any, Any]]]] = {}
+        for p, tt, ti, t_deleted, p2, tt2, ti2 in fetch(self.two_levels_sql, (res_type, res_id)):
+            refs[(p, tt, ti)] = None
+            if t_deleted is not None:  # the target exists
+                node = known.setdefault((tt, ti), (bool(t_deleted), []))
+                if p2 is not None and (p2, tt2, ti2) not in node[1]:
+                    node[1].append((p2, tt2, ti2))
+        return self._inside(_Prefetched(fetch, self.node_sql, known), res_type, res_id, list(refs), MAX_DEPTH,
+                            top=True)
 
     def _node(self, fetch: Any, res_type: str, res_id: str, depth: int) -> bool:
         rows = fetch(self.node_sql, (res_type, res_id))
@@ -338,3 +352,21 @@ class RowChecker:
             rows = fetch(f"SELECT res_id FROM resources WHERE res_pk = {m}", (res_pk,))
             res_id = rows[0][0] if rows else None
         return self._inside(fetch, res_type, res_id or "", refs, depth, top=False)
+
+
+class _Prefetched:
+    """A `fetch` that answers the node lookups of the second level from rows already fetched."""
+
+    def __init__(self, fetch: Any, node_sql: str, known: dict[tuple[str, str], tuple[bool, list[Any]]]) -> None:
+        self.fetch = fetch
+        self.node_sql = node_sql
+        self.known = known
+
+    def __call__(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if sql is self.node_sql:
+            hit = self.known.get((params[0], params[1]))
+            if hit is not None:
+                deleted, refs = hit
+                return [(deleted, p, tt, ti) for p, tt, ti in refs] or [(deleted, None, None, None)]
+        rows: list[Any] = self.fetch(sql, params)
+        return rows

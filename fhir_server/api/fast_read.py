@@ -4,8 +4,8 @@ A plain read needs none of Flask's machinery (URL map, request/app contexts, Res
 objects): this middleware recognises the path with string operations, builds the same
 framework-free `FhirRequest` the blueprint builds and sends it through `FhirService.dispatch`
 (so `authorizer.authorize` still runs first), then writes the stored JSON bytes with
-hand-built headers. Everything else — and every read while any Flask request hook is
-registered, or with a query string, or an Accept header that is not plain JSON — goes
+hand-built headers. Everything else — and every read while an application-wide or FHIR-blueprint
+request hook is registered, or with a query string, or an Accept header that is not plain JSON — goes
 to the Flask application unchanged.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from fhir_server.api.fhir_blueprint import _headers, _http_date, _language
+from fhir_server.api.fhir_blueprint import _headers, _http_date, _language, environ_base_url
 from fhir_server.api.negotiation import response_type
 from fhir_server.errors import FhirError, InternalError
 from fhir_server.interactions.model import FhirRequest
@@ -41,9 +41,12 @@ class FastRead:
         self.prefix = svc.settings.base_path.rstrip("/") + "/"
 
     def _hooks_registered(self) -> bool:
+        """Hooks that would run for a FHIR read: the application's own and the FHIR blueprint's (a hook
+        of another blueprint, e.g. the OAuth pages', does not run for FHIR routes)."""
         app = self.flask_app
-        return any(any(funcs.values()) for funcs in (app.before_request_funcs, app.after_request_funcs,
-                                                       app.teardown_request_funcs, app.url_value_preprocessors))
+        return any(funcs.get(scope) for funcs in (app.before_request_funcs, app.after_request_funcs,
+                                                  app.teardown_request_funcs, app.url_value_preprocessors)
+                   for scope in (None, "fhir"))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING")
@@ -73,7 +76,8 @@ class FastRead:
         svc = self.svc
         lang = _language(environ.get("HTTP_ACCEPT_LANGUAGE", ""), svc.settings.default_language)
         req = FhirRequest(method="GET", res_type=res_type, res_id=res_id, headers=_headers(environ),
-                          base_url="", lang=lang, source_address=environ.get("REMOTE_ADDR"))
+                          base_url=environ_base_url(environ, svc.settings.base_path), lang=lang,
+                          source_address=environ.get("REMOTE_ADDR"))
         try:
             resp = svc.dispatch(req)
         except FhirError as exc:

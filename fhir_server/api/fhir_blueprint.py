@@ -38,13 +38,17 @@ def service() -> FhirService:
 
 def base_url() -> str:
     """Absolute base URL, honouring X-Forwarded-Proto/Host/Prefix from a reverse proxy."""
-    env = request.environ
+    return environ_base_url(request.environ, service().settings.base_path)
+
+
+def environ_base_url(env: dict[str, Any], base_path: str) -> str:
+    """`base_url` from a WSGI environ (the read fast path has no Flask request)."""
     proto = (env.get("HTTP_X_FORWARDED_PROTO") or env.get("wsgi.url_scheme", "http")).split(",")[0].strip()
     host = env.get("HTTP_X_FORWARDED_HOST") or env.get("HTTP_HOST") or (
         f"{env.get('SERVER_NAME', 'localhost')}:{env.get('SERVER_PORT', '80')}")
     host = host.split(",")[0].strip()
     prefix = (env.get("HTTP_X_FORWARDED_PREFIX") or "").rstrip("/")
-    return f"{proto}://{host}{prefix}{env.get('SCRIPT_NAME', '')}{service().settings.base_path}"
+    return f"{proto}://{host}{prefix}{env.get('SCRIPT_NAME', '')}{base_path}"
 
 
 def _headers(env: dict[str, Any]) -> dict[str, str]:

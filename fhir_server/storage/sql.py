@@ -12,9 +12,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import QueuePool
 
 from fhir_server.errors import Conflict, PreconditionFailed
 from fhir_server.storage.engine import is_postgres
+from fhir_server.storage.hot_connections import HotConnections
 from fhir_server.storage.repository import HistoryQuery, IndexWriter, StoredResource, WriteResult
 from fhir_server.storage.tables import metadata, resource_history, resources, server_state
 
@@ -209,6 +211,12 @@ class SqlRepository:
                                 engine.dialect.loaded_dbapi.InterfaceError)
             read_engine = self._read_engine
             event.listen(engine, "engine_disposed", lambda _e: read_engine.dispose())
+        # Per-thread connections for single hot statements, where the pool hands out real connections
+        # (not SQLite :memory:, whose one shared connection is the database).
+        self._hot: HotConnections | None = None
+        if isinstance(self._read_engine.pool, QueuePool):
+            hot = self._hot = HotConnections(self._read_engine, self._disconnect)
+            event.listen(engine, "engine_disposed", lambda _e: hot.close_all())
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -230,6 +238,8 @@ class SqlRepository:
         return rows
 
     def _fetch(self, sql: str, params: tuple[Any, ...], all_rows: bool) -> Any:
+        if self._hot is not None:
+            return self._hot.fetch(sql, params, all_rows)
         for attempt in (1, 2):
             conn = self._read_engine.raw_connection()
             try:
