@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -165,6 +166,13 @@ class Access:
         return or_(*alternatives)
 
 
+@dataclass(frozen=True)
+class Decided:
+    """The outcome of `read_joined`: the stored resource, or None (absent or outside: 404)."""
+
+    stored: StoredResource | None
+
+
 class PolicyAuthorizer:
     def __init__(self, policy: Policy, verifier: TokenVerifier, svc: Any, public_directory: bool,
                  on_authenticated: Callable[[FhirRequest], None] | None = None) -> None:
@@ -311,6 +319,24 @@ class PolicyAuthorizer:
             return fetch_one(sql, (stored.res_id,)) is not None
         with self.svc.repo.engine.connect() as conn:
             return conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
+
+    def read_joined(self, req: FhirRequest, res_type: str, res_id: str) -> Decided | None:
+        """A bounded read in one statement: the resource and its boundary lookups together (the read
+        hot path under authorization). None when the plain read + `visible` must run instead."""
+        acc = self.access(req)
+        if acc.boundary.unrestricted(res_type) or acc.boundary.nothing(res_type) or not ID_RE.match(res_id):
+            return None
+        checker = acc.row_checker(res_type)
+        read_with = getattr(self.svc.repo, "read_with", None)
+        if checker is None or read_with is None:
+            return None
+        stored, rows = read_with(res_type, res_id, checker.two_levels_sql, (res_type, res_id),
+                                 checker.TWO_LEVELS_WIDTH)
+        if stored is None:
+            return Decided(None)
+        if rows is None or stored.deleted:  # one of the server's own definitions; a tombstone
+            return Decided(stored if self.visible(req, stored) else None)
+        return Decided(stored if checker.decide(self._fetch_all, res_type, res_id, rows) else None)
 
     def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         fetch_all = getattr(self.svc.repo, "fetch_all", None)

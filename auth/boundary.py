@@ -293,11 +293,17 @@ class RowChecker:
             "LEFT JOIN search_reference ref2 ON ref2.res_pk = t.res_pk "
             f"WHERE r.res_type = {m} AND r.res_id = {m}")
 
+    TWO_LEVELS_WIDTH = 7
+
     def visible(self, fetch: Any, res_type: str, res_id: str) -> bool:
         """Is the stored (not deleted) resource inside? One statement for the first two levels."""
+        return self.decide(fetch, res_type, res_id, fetch(self.two_levels_sql, (res_type, res_id)))
+
+    def decide(self, fetch: Any, res_type: str, res_id: str, two_levels: list[Any]) -> bool:
+        """`visible`, given the rows of `two_levels_sql` (read with the resource itself: `read_with`)."""
         refs: dict[tuple[Any, Any, Any], None] = {}
         known: dict[tuple[str, str], tuple[bool, list[tuple[Any, Any, Any]]]] = {}
-        for p, tt, ti, t_deleted, p2, tt2, ti2 in fetch(self.two_levels_sql, (res_type, res_id)):
+        for p, tt, ti, t_deleted, p2, tt2, ti2 in two_levels:
             refs[(p, tt, ti)] = None
             if t_deleted is not None:  # the target exists
                 node = known.setdefault((tt, ti), (bool(t_deleted), []))

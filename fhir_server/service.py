@@ -161,6 +161,19 @@ class FhirService:
     def visible(self, req: FhirRequest, stored: StoredResource) -> bool:
         return self.authorizer.visible(req, stored)
 
+    def read_visible(self, req: FhirRequest, res_type: str, res_id: str) -> StoredResource | None:
+        """The current version of a resource if it lies inside the requester's boundary, else None.
+        An authorizer may read and decide in one statement (`read_joined`); it returns None when it cannot."""
+        if req.uow is not None:
+            stored = req.uow.read(res_type, res_id)
+        else:
+            joined = getattr(self.authorizer, "read_joined", None)
+            decided = joined(req, res_type, res_id) if joined is not None else None
+            if decided is not None:
+                return decided.stored
+            stored = self.repo.read(res_type, res_id)
+        return stored if stored is not None and self.visible(req, stored) else None
+
     def boundary(self, req: FhirRequest) -> Any:
         return self.authorizer.boundary(req)
 

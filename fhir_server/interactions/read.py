@@ -22,8 +22,8 @@ def not_found(res_type: str, res_id: str) -> NotFound:
 def load_current(svc: FhirService, req: FhirRequest) -> StoredResource:
     assert req.res_type is not None
     res_id = require_id(req.res_id)
-    stored = req.uow.read(req.res_type, res_id) if req.uow is not None else svc.repo.read(req.res_type, res_id)
-    if stored is None or not svc.visible(req, stored):
+    stored = svc.read_visible(req, req.res_type, res_id)
+    if stored is None:
         raise not_found(req.res_type, res_id)
     if stored.deleted:
         raise Gone(f"{req.res_type}/{res_id} was deleted", f"{req.res_type}/{res_id} đã bị xóa",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def run_search(svc: FhirService, req: FhirRequest) -> SearchResult:
     request = SearchRequest(res_type=req.res_type, params=req.params, strict=req.strict,
                             boundary=svc.boundary(req), base_url=req.base_url)
-    ctx = nullcontext(req.uow.conn) if req.uow is not None else svc.repo.read_connection()
+    ctx = nullcontext(req.uow.conn) if req.uow is not None else svc.repo.search_connection()
     with ctx as conn:
         return svc.search.search(conn, request)
 

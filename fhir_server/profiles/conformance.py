@@ -174,6 +174,14 @@ class OverlayRepository:
         own = self._store.get(res_type, res_id)
         return own if own is not None else self._inner.read(res_type, res_id, *args, **kwargs)
 
+    def read_with(self, res_type: str, res_id: str, *args: Any) -> tuple[StoredResource | None, list[Any] | None]:
+        """As the store's `read_with`; the other statement's rows are None for one of our own definitions."""
+        own = self._store.get(res_type, res_id)
+        if own is not None:
+            return own, None
+        result: tuple[StoredResource | None, list[Any] | None] = self._inner.read_with(res_type, res_id, *args)
+        return result
+
     @contextmanager
     def unit_of_work(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         with self._inner.unit_of_work(*args, **kwargs) as uow:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
 class HotConnections:
-    def __init__(self, engine: Any, disconnect: tuple[type[BaseException], ...]) -> None:
+    def __init__(self, engine: Any, disconnect: tuple[type[BaseException], ...],
+                 on_connect: Callable[[Any], None] | None = None) -> None:
         self.engine = engine
+        self.on_connect = on_connect
         self.disconnect = disconnect
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -35,6 +38,8 @@ class HotConnections:
         fairy = self.engine.raw_connection()
         conn = fairy.driver_connection
         fairy.detach()  # ours for the thread's life, not the pool's
+        if self.on_connect is not None:
+            self.on_connect(conn)
         local.conn, local.pid, local.generation = conn, os.getpid(), self._generation
         with self._lock:
             self._open.append(conn)

@@ -95,4 +95,7 @@ class Repository(Protocol):
 
     def read_connection(self) -> AbstractContextManager[Any]: ...
 
+    def search_connection(self) -> AbstractContextManager[Any]:
+        """A connection for a search's few read-only statements (may keep prepared statements)."""
+
     def iter_current(self, res_type: str | None = None, batch: int = 500) -> Iterator[StoredResource]: ...

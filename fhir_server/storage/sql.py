@@ -24,6 +24,11 @@ _R = resources.c
 _H = resource_history.c
 
 
+def _generic_plans(dbapi_conn: Any) -> None:
+    """Hot single-row statements (read by id, boundary lookups) are planned once per connection."""
+    dbapi_conn.execute("SET plan_cache_mode = force_generic_plan")
+
+
 def now_instant() -> tuple[str, int]:
     """The current instant as FHIR text (ms precision, UTC) and as integer microseconds."""
     now = datetime.now(UTC)
@@ -188,7 +193,8 @@ class SqlRepository:
         self.engine = engine
         self.index: IndexWriter = index or NullIndex()
         self.postgres = is_postgres(engine)
-        mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        mark = self._mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self._joined: dict[str, str] = {}
         self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
                           f"WHERE res_type = {mark} AND res_id = {mark}")
         # PostgreSQL read-by-id: an autocommit pool with no pre-ping and no reset, so a read is one
@@ -203,10 +209,6 @@ class SqlRepository:
                                               pool_reset_on_return=None, pool_size=5, max_overflow=10,
                                               connect_args={"prepare_threshold": 2})
 
-            @event.listens_for(self._read_engine, "connect")
-            def _generic_plans(dbapi_conn: Any, _record: Any) -> None:
-                dbapi_conn.execute("SET plan_cache_mode = force_generic_plan")
-                dbapi_conn.commit()
             self._disconnect = (engine.dialect.loaded_dbapi.OperationalError,
                                 engine.dialect.loaded_dbapi.InterfaceError)
             read_engine = self._read_engine
@@ -215,7 +217,8 @@ class SqlRepository:
         # (not SQLite :memory:, whose one shared connection is the database).
         self._hot: HotConnections | None = None
         if isinstance(self._read_engine.pool, QueuePool):
-            hot = self._hot = HotConnections(self._read_engine, self._disconnect)
+            hot = self._hot = HotConnections(self._read_engine, self._disconnect,
+                                             _generic_plans if self.postgres else None)
             event.listen(engine, "engine_disposed", lambda _e: hot.close_all())
 
     def create_schema(self) -> None:
@@ -226,6 +229,19 @@ class SqlRepository:
     def read_connection(self) -> Iterator[Any]:
         """A connection whose statements see one snapshot (search: page, includes, total)."""
         with self.engine.connect().execution_options(fhir_snapshot=True) as conn:
+            yield conn
+
+    @contextmanager
+    def search_connection(self) -> Iterator[Any]:
+        """On PostgreSQL an autocommit connection of the read pool, where psycopg's prepared statements
+        survive (a search's statement texts repeat: its values are bound, a principal's boundary is fixed
+        text), so PostgreSQL stops planning them after a few executions (plan_cache_mode auto). Under
+        READ COMMITTED each statement had its own snapshot anyway. SQLite: `read_connection`."""
+        if not self.postgres:
+            with self.read_connection() as conn:
+                yield conn
+            return
+        with self._read_engine.connect() as conn:
             yield conn
 
     def fetch_one(self, sql: str, params: tuple[Any, ...]) -> Any:
@@ -256,6 +272,27 @@ class SqlRepository:
                 conn.close()
             return row
         return None
+
+    def read_with(self, res_type: str, res_id: str, sql: str, params: tuple[Any, ...], width: int
+                  ) -> tuple[StoredResource | None, list[Any] | None]:
+        """The current version and, in the same statement (one round trip), the `width`-column rows of
+        another read-only statement (the authorizer's boundary lookups for this resource)."""
+        joined = self._joined.get(sql)
+        if joined is None:
+            nulls = ", NULL" * width
+            joined = self._joined[sql] = (
+                f"SELECT 0, res_pk, version_id, last_updated, deleted, content{nulls} FROM resources "
+                f"WHERE res_type = {self._mark} AND res_id = {self._mark} "
+                f"UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, j.* FROM ({sql}) j")
+        stored = None
+        rows = []
+        for row in self.fetch_all(joined, (res_type, res_id, *params)):
+            if row[0] == 0:
+                res_pk, version_id, last_updated, deleted, content = row[1:6]
+                stored = StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk)
+            else:
+                rows.append(row[6:])
+        return stored, rows
 
     def read(self, res_type: str, res_id: str) -> StoredResource | None:
         """The hot path: one indexed SELECT through the pooled DB-API connection."""
