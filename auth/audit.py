@@ -217,7 +217,7 @@ _PART_OF_EVENT: dict[str, Any] = {
                         "outcome": e.get("outcome"), "source": e["source"]},
     "entity": lambda e: {"agent": [], "entity": e.get("entity", [])},
 }
-_PART_CACHE: dict[tuple[int, str, bytes], list[tuple[Any, dict[str, Any]]]] = {}
+_PART_CACHE: dict[tuple[int, str, bytes], list[tuple[Any, tuple[Any, ...]]]] = {}
 _PARAMS: dict[int, dict[str, list[tuple[Any, int, Any]]]] = {}
 
 
@@ -261,17 +261,33 @@ def _params(registry: Any) -> dict[str, list[tuple[Any, int, Any]]]:
     return groups
 
 
-def _date_rows(params: list[tuple[Any, int, Any]], recorded: str) -> list[tuple[Any, dict[str, Any]]]:
+def columns_of(table: Any) -> tuple[str, ...]:
+    """The index table's value columns, in the order the rows are kept (res_pk is added at insert)."""
+    cols = _COLUMNS.get(table.name)
+    if cols is None:
+        cols = _COLUMNS[table.name] = tuple(c.name for c in table.columns if c.name != "res_pk")
+    return cols
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
+def _as_tuples(pairs: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, tuple[Any, ...]]]:
+    return [(table, tuple(row.get(c) for c in columns_of(table))) for table, row in pairs]
+
+
+def _date_rows(params: list[tuple[Any, int, Any]], recorded: str) -> list[tuple[Any, tuple[Any, ...]]]:
     if len(recorded) == 24 and recorded.endswith("Z") and recorded[19] == ".":  # the form _instant writes
         low = int(datetime.fromisoformat(recorded).timestamp()) * 1_000_000 + int(recorded[20:23]) * 1000
-        return [(table, {"low": low, "high": low + 999, "param": key}) for _p, key, table in params]
-    return [(table, row) for param, key, table in params for row in _value_rows(param, key, recorded)]
+        return _as_tuples([(table, {"low": low, "high": low + 999, "param": key}) for _p, key, table in params])
+    return _as_tuples([(table, row) for param, key, table in params for row in _value_rows(param, key, recorded)])
 
 
-def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
-    """The search-index rows of one event, without FHIRPath (the audit write is on every request)."""
+def index_tuples(registry: Any, event: dict[str, Any]) -> dict[Any, list[tuple[Any, ...]]]:
+    """The search-index rows of one event as value tuples (`columns_of` order), without FHIRPath:
+    the audit write is on every request, so the rows of an event's repeating parts are cached."""
     groups = _params(registry)
-    pairs: list[tuple[Any, dict[str, Any]]] = []
+    pairs: list[tuple[Any, tuple[Any, ...]]] = []
     for part in ("agent", "codes", "entity"):
         params = groups.get(part)
         if not params:
@@ -280,7 +296,7 @@ def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str,
         cache_key = (id(registry), part, orjson.dumps(sub))
         hit = _PART_CACHE.get(cache_key)
         if hit is None:
-            hit = _param_rows(params, {**event, **sub})
+            hit = _as_tuples(_param_rows(params, {**event, **sub}))
             if len(_PART_CACHE) > 20_000:
                 _PART_CACHE.clear()
             _PART_CACHE[cache_key] = hit
@@ -288,11 +304,17 @@ def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str,
     if groups.get("date"):
         pairs.extend(_date_rows(groups["date"], event["recorded"]))
     if groups.get("patient"):
-        pairs.extend(_param_rows(groups["patient"], event))
-    out: dict[Any, list[dict[str, Any]]] = {}
+        pairs.extend(_as_tuples(_param_rows(groups["patient"], event)))
+    out: dict[Any, list[tuple[Any, ...]]] = {}
     for table, row in pairs:
         out.setdefault(table, []).append(row)
     return out
+
+
+def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
+    """`index_tuples` as column → value rows (what the generic index writer produces)."""
+    return {table: [dict(zip(columns_of(table), row, strict=True)) for row in rows]
+            for table, rows in index_tuples(registry, event).items()}
 
 
 def covered_params() -> set[str]:
@@ -376,7 +398,7 @@ class AuditSink:
 
         last_updated, updated_us = now_instant()
         rows: list[tuple[Any, ...]] = []
-        index: dict[str, dict[Any, list[dict[str, Any]]]] = {}
+        index: dict[str, dict[Any, list[tuple[Any, ...]]]] = {}
         for item in chunk:
             event = event_of(item) if isinstance(item, Pending) else item
             res_id = str(uuid.uuid4())
@@ -385,7 +407,7 @@ class AuditSink:
                     **{k: v for k, v in event.items() if k != "resourceType"}}
             rows.append(("AuditEvent", res_id, 1, last_updated, updated_us, False, orjson.dumps(body).decode()))
             if self.registry is not None:
-                index[res_id] = index_rows(self.registry, body)
+                index[res_id] = index_tuples(self.registry, body)
         cols = "res_type, res_id, version_id, last_updated, updated_us, deleted, content"
         with self.repo.unit_of_work() as uow:
             conn = uow.conn
@@ -397,15 +419,13 @@ class AuditSink:
             pks = dict(cur.fetchall())
             cur.executemany(f"INSERT INTO resource_history ({cols}, method) VALUES ({', '.join([mark] * 8)})",
                             [(*r, "POST") for r in rows])
-            names_of: dict[Any, list[str]] = {}
             values_of: dict[Any, list[tuple[Any, ...]]] = {}
             for res_id, tables in index.items():
                 pk = pks[res_id]
-                for table, rows_of in tables.items():
-                    names = names_of.setdefault(table, sorted(rows_of[0]))
-                    values_of.setdefault(table, []).extend((*[r.get(n) for n in names], pk) for r in rows_of)
+                for table, tuples in tables.items():
+                    values_of.setdefault(table, []).extend((*t, pk) for t in tuples)
             for table, values in values_of.items():
-                names = names_of[table]
+                names = columns_of(table)
                 cur.executemany(f"INSERT INTO {table.name} ({', '.join(names)}, res_pk) VALUES "
                                 f"({', '.join([mark] * (len(names) + 1))})", values)
             cur.close()

@@ -23,8 +23,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -100,19 +102,50 @@ def get_token(base: str, client_id: str, secret: str) -> str:
         return token
 
 
-def run(base: str, mode: str, ids: list[str], token: str, duration: int, connections: int) -> dict[str, float]:
+def _proc_cpu(match: Any) -> float:
+    """CPU seconds (user + system) of the processes `match(pgrp, comm)` selects, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        if match(int(fields[2]), comm):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def server_cpu(pgid: int, postgres: bool) -> float:
+    """CPU the server has used: its gunicorn processes (workers and their audit writer threads) and,
+    on PostgreSQL, the database's processes (the three servers share them; the idle ones use ~none)."""
+    return _proc_cpu(lambda pgrp, comm: pgrp == pgid or (postgres and comm.startswith("postgres")))
+
+
+def run(base: str, mode: str, ids: list[str], token: str, duration: int, connections: int,
+        cpu: Any = None) -> dict[str, float]:
     script = LUA % {"ids": ",".join(json.dumps(i) for i in ids), "token": token, "mode": mode}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
+    before = cpu() if cpu else 0.0
     out = subprocess.run([ensure_wrk(), "-t2", f"-c{connections}", f"-d{duration}s", "-s", fh.name, base],
                          capture_output=True, text=True, timeout=duration + 60).stdout
+    if cpu:
+        time.sleep(1.5)  # the audit writer's last batch (every 0.5 s) belongs to this measurement
+    used = cpu() - before if cpu else 0.0
     os.unlink(fh.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) req=(\d+) errors=(\d+)", out)
     assert m, out
     return {"rps": rps, "p50_ms": float(m.group(1)), "p95_ms": float(m.group(2)), "requests": int(m.group(3)),
-            "errors": int(m.group(4)) + (int(non2xx.group(1)) if non2xx else 0)}
+            "errors": int(m.group(4)) + (int(non2xx.group(1)) if non2xx else 0),
+            "cpu_us_per_request": used / max(int(m.group(3)), 1) * 1e6}
 
 
 def main() -> None:
@@ -134,7 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         db = args.postgres or f"sqlite:///{tmp}/bench.sqlite3"
         ids, client_id, secret = prepare(db)
-        bases: dict[str, tuple[str, str]] = {}
+        bases: dict[str, tuple[str, str, Any]] = {}
         for name, flag, audit in configs:
             url = db
             if not args.postgres:  # each server its own copy: the audit writes of one do not slow the others
@@ -143,22 +176,26 @@ def main() -> None:
             env = {"FHIR_DATABASE_URL": url, "FHIR_AUTH_ENABLED": flag, "FHIR_AUDIT_ENABLED": audit}
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            stack.enter_context(server([*GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-                                       f"{base}/fhir/metadata", env))
-            bases[name] = (base, get_token(base, client_id, secret) if flag == "true" else "none")
-        for base, token in bases.values():
+            proc = stack.enter_context(server([*GUNICORN, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                                              f"{base}/fhir/metadata", env))
+            bases[name] = (base, get_token(base, client_id, secret) if flag == "true" else "none",
+                           lambda pgid=proc.pid: server_cpu(pgid, bool(args.postgres)))
+        for base, token, _cpu in bases.values():
             for mode in ("read", "search"):
                 run(base, mode, ids, token, 2, args.connections)  # warm-up
         # Alternate the servers, round after round, so a change in the machine's load hits all alike.
         for _ in range(args.rounds):
             for mode in ("read", "search"):
-                for name, (base, token) in bases.items():
-                    r = run(base, mode, ids, token, args.duration, args.connections)
+                for name, (base, token, cpu) in bases.items():
+                    r = run(base, mode, ids, token, args.duration, args.connections, cpu)
                     samples[name][mode].append(r)
                     print(f"  {name:4s} {mode:6s} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                          f"p95 {r['p95_ms']:6.2f} ms  errors {r['errors']}", flush=True)
+                          f"p95 {r['p95_ms']:6.2f} ms  server CPU {r['cpu_us_per_request']:7.0f} µs/req  "
+                          f"errors {r['errors']}", flush=True)
     med = {name: {mode: statistics.median(x["rps"] for x in runs) for mode, runs in by.items()}
            for name, by in samples.items()}
+    cpu_med = {name: {mode: statistics.median(x["cpu_us_per_request"] for x in runs) for mode, runs in by.items()}
+               for name, by in samples.items()}
     print("\nmedian req/s and ratio on/off (aim >= 0.8):")
     for mode in ("read", "search"):
         off, on = med["off"][mode], med["on"][mode]
@@ -166,9 +203,19 @@ def main() -> None:
         if "auth" in med:
             line += f"   (auth alone {med['auth'][mode]:8.1f}, ratio {med['auth'][mode] / med['off'][mode]:5.2f})"
         print(line)
+    # Throughput at saturation is inversely proportional to the CPU a request costs the server (and its
+    # database): this ratio is the same comparison, without the req/s swings of a shared machine.
+    print("\nmedian server CPU per request (gunicorn + audit writer [+ PostgreSQL]) and ratio off/on:")
+    for mode in ("read", "search"):
+        off, on = cpu_med["off"][mode], cpu_med["on"][mode]
+        line = f"  {mode:6s} off {off:7.0f} µs  on {on:7.0f} µs  ratio {off / on:5.2f}"
+        if "auth" in cpu_med:
+            line += f"   (auth alone {cpu_med['auth'][mode]:7.0f} µs, ratio {off / cpu_med['auth'][mode]:5.2f})"
+        print(line)
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med}, indent=1))
+    (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med,
+                                                         "median_cpu_us_per_request": cpu_med}, indent=1))
 
 
 if __name__ == "__main__":
