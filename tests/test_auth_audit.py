@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from authkit import World, close_app, database, make_world_app
+from authkit import World, bearer, close_app, database, make_world_app
 from conftest import BACKENDS
 
 
@@ -28,6 +28,11 @@ def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
     w.audit_client = w.secrets["commune"][0]  # type: ignore[attr-defined]
     assert w.client.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
                          headers=basic(w.secrets["commune"][0], "wrong-secret")).status_code == 401
+    # requests refused at the HTTP edge, before the dispatcher: a body that is not FHIR, an unknown path
+    assert w.client.post("/fhir/Patient", data="x", headers={**bearer(w.token("provincial")),
+                                                             "Content-Type": "text/plain"}).status_code == 415
+    assert w.get("/fhir/Patient/pat-provincial/_history/1/extra", "provincial").status_code == 404
+    assert w.client.get("/fhir/metadata").status_code == 200
     yield w
     close_app(app, schema)
 
@@ -56,6 +61,19 @@ def test_denied_requests_are_recorded_too(world: World) -> None:
     assert forbidden and "403" in forbidden[0]["outcomeDesc"]
     anonymous = events(world, "admin", "entity=Patient/pat-central&outcome=4")
     assert any("401" in e["outcomeDesc"] and "anonymous" in e["agent"][0]["who"]["display"] for e in anonymous)
+
+
+def test_requests_refused_at_the_http_edge_are_recorded_with_their_client(world: World) -> None:
+    unsupported_media = events(world, "admin", "agent=Organization/org-p&subtype=create&outcome=4")
+    assert any("415" in e["outcomeDesc"] and e["agent"][0]["altId"] == world.secrets["provincial"][0]
+               for e in unsupported_media)
+    unknown_path = events(world, "admin", "agent=Organization/org-p&subtype=unsupported")
+    assert unknown_path and unknown_path[0]["outcome"] == "4" and "404" in unknown_path[0]["outcomeDesc"]
+
+
+def test_the_capability_statement_request_is_recorded(world: World) -> None:
+    found = events(world, "admin", "subtype=capabilities&outcome=0")
+    assert found and "anonymous" in found[0]["agent"][0]["who"]["display"]
 
 
 def test_searches_record_their_query(world: World) -> None:

@@ -196,3 +196,22 @@ def test_a_deleted_resource_stays_gone_for_its_owner_and_unknown_to_others(world
     assert world.get("/fhir/DocumentReference/gone-doc", "commune").status_code == 404
     other = world.get("/fhir/DocumentReference/gone-doc/_history", "commune").get_json()
     assert other["total"] == 0 and not other.get("entry")
+
+
+def test_token_reads_take_the_fast_path_and_answer_as_the_flask_route(world: World) -> None:
+    assert not world.app.wsgi_app._hooks_registered()  # the OAuth blueprint's hooks do not stop it
+    for path, status in (("/fhir/Patient/pat-central", 200), ("/fhir/Appointment/appt-central", 200),
+                         ("/fhir/Patient/leak-pat", 404), ("/fhir/Condition/leak-cond", 404)):
+        fast, routed = world.get(path, "central"), world.get(f"{path}?_format=json", "central")
+        assert fast.status_code == routed.status_code == status, (path, fast.get_data(as_text=True)[:200])
+        if status == 200:
+            assert fast.get_json() == routed.get_json() and fast.headers["ETag"] == routed.headers["ETag"]
+        else:  # outside the boundary: the same 404 as an id that does not exist
+            assert fast.get_json()["issue"][0]["code"] == "not-found"
+
+
+def test_the_read_fast_path_refuses_a_missing_or_bad_token_with_www_authenticate(world: World) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        resp = world.client.get("/fhir/Patient/pat-central", headers=headers)
+        assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert resp.get_json()["resourceType"] == "OperationOutcome"

@@ -23,7 +23,8 @@ from fhir_server.errors import (
     information_outcome,
 )
 from fhir_server.interactions.model import FhirRequest, FhirResponse
-from fhir_server.service import FhirService
+from fhir_server.registry import RESOURCE_TYPES
+from fhir_server.service import FhirService, route
 from fhir_server.timeutil import instant_to_datetime
 
 log = logging.getLogger("fhir_server.api")
@@ -169,17 +170,58 @@ def error_response(exc: FhirError) -> Response:
                     content_type="application/fhir+json; charset=utf-8")
 
 
+def dispatched(req: FhirRequest) -> Response:
+    """Dispatch (which records the request in the audit trail, answered or refused) and render."""
+    g.fhir_audited = True
+    try:
+        return to_http(service().dispatch(req), req)
+    except FhirError:
+        raise
+    except Exception:
+        g.fhir_audited = False  # an unexpected error: the edge records it (500)
+        raise
+
+
+def audit_edge(error: FhirError | None, resp: FhirResponse | None = None, interaction: str | None = None) -> None:
+    """Record a request that never reached the dispatcher (refused at the HTTP edge: unknown route,
+    415, 413, a body that is not JSON; an unexpected error; /metadata), so every request has its event."""
+    svc = service()
+    if svc.audit is None or g.get("fhir_audited") or request.blueprint == "auth":  # OAuth: its own events
+        return
+    g.fhir_audited = True
+    args = request.view_args or {}
+    rtype, rid, op = args.get("rtype"), args.get("rid"), args.get("op")
+    req = FhirRequest(method=request.method, headers=_headers(request.environ), base_url=base_url(),
+                      source_address=request.remote_addr,
+                      params=[(k, v) for k, v in request.args.items(multi=True)][:50])
+    if rtype in RESOURCE_TYPES:
+        req.res_type = rtype
+        if rid and not rid.startswith("$"):
+            req.res_id = rid
+    req.operation = next((x for x in (rtype, rid, op) if isinstance(x, str) and x.startswith("$")), None)
+    authenticate = getattr(svc.authorizer, "authenticate", None)
+    if authenticate is not None:
+        try:  # who sent it, when the token is good (the request was refused for another reason)
+            req.principal = authenticate(req)
+        except FhirError:
+            req.principal = None
+    if interaction is None:
+        interaction = route(req) if request.url_rule is not None else "unsupported"
+    svc.audit(req, interaction, resp, error)
+
+
 def make_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__)
 
     def run(**kwargs: Any) -> Response:
-        req = build_request(**kwargs)
-        return to_http(service().dispatch(req), req)
+        return dispatched(build_request(**kwargs))
 
     @bp.route("/metadata", methods=["GET"])
     def metadata() -> Response:
         req = build_request()
-        return to_http(service().capabilities(req), req)
+        resp = service().capabilities(req)
+        audit_edge(None, resp, "capabilities")
+        return to_http(resp, req)
 
     @bp.route("/", methods=["GET", "POST"], strict_slashes=False)
     def system() -> Response:
@@ -199,13 +241,13 @@ def make_blueprint() -> Blueprint:
     def type_search(rtype: str) -> Response:
         req = build_request(res_type=rtype, search_post=True)
         req.method = "GET"
-        return to_http(service().dispatch(req), req)
+        return dispatched(req)
 
     @bp.route("/_search", methods=["POST"])
     def system_search() -> Response:
         req = build_request(search_post=True)
         req.method = "GET"
-        return to_http(service().dispatch(req), req)
+        return dispatched(req)
 
     @bp.route("/<rtype>/_history", methods=["GET"])
     def type_history(rtype: str) -> Response:
@@ -234,6 +276,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.errorhandler(FhirError)
     def on_fhir_error(exc: FhirError) -> Response:
+        audit_edge(exc)
         return error_response(exc)
 
     return bp
@@ -244,17 +287,21 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(FhirError)
     def on_fhir_error(exc: FhirError) -> Response:
+        audit_edge(exc)
         return error_response(exc)
 
     @app.errorhandler(RequestEntityTooLarge)
     def on_too_large(_exc: RequestEntityTooLarge) -> Response:
-        return error_response(_too_large())
+        err = _too_large()
+        audit_edge(err)
+        return error_response(err)
 
     @app.errorhandler(HTTPException)
     def on_http(exc: HTTPException) -> Response:
         status = exc.code or 500
         cls = {404: NotFound, 405: MethodNotAllowed}.get(status, BadRequest)
         err = cls(f"{exc.name}: {exc.description}", f"Lỗi HTTP {status}: {exc.name}")
+        audit_edge(err)
         resp = error_response(err)
         resp.status_code = status
         return resp
@@ -262,4 +309,6 @@ def register_error_handlers(app: Any) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(InternalError("Internal server error", "Lỗi máy chủ nội bộ"))
+        err = InternalError("Internal server error", "Lỗi máy chủ nội bộ")
+        audit_edge(err)
+        return error_response(err)

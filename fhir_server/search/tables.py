@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text, column, table
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text, column, table, text
 
 from fhir_server.storage.tables import metadata
 
@@ -33,7 +33,10 @@ search_token = Table(
     Index("ix_token_code", "hash_code", "res_pk"),
     Index("ix_token_sys_code", "hash_sys_code", "res_pk"),
     Index("ix_token_sys", "hash_sys", "res_pk"),
-    Index("ix_token_type_value", "hash_type_value", "res_pk"),
+    # Only identifiers have a type-value hash, only references with an identifier have one: the other rows
+    # (most of them) stay out of these indexes; an equality on the column implies IS NOT NULL, so queries use them.
+    Index("ix_token_type_value", "hash_type_value", "res_pk", sqlite_where=text("hash_type_value IS NOT NULL"),
+          postgresql_where=text("hash_type_value IS NOT NULL")),
     Index("ix_token_res", "res_pk", "param"),
 )
 
@@ -82,7 +85,8 @@ search_reference = Table(
     Index("ix_ref_target", "param", "target_id", "target_type", "res_pk"),
     Index("ix_ref_reverse", "target_type", "target_id", "param"),
     Index("ix_ref_res", "res_pk", "param"),
-    Index("ix_ref_identifier", "hash_identifier", "res_pk"),
+    Index("ix_ref_identifier", "hash_identifier", "res_pk", sqlite_where=text("hash_identifier IS NOT NULL"),
+          postgresql_where=text("hash_identifier IS NOT NULL")),
 )
 
 search_uri = Table(

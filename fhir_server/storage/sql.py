@@ -200,7 +200,8 @@ class SqlRepository:
         # PostgreSQL read-by-id: an autocommit pool with no pre-ping and no reset, so a read is one
         # round trip (not BEGIN + ping + SELECT + ROLLBACK); a dead connection is retried once.
         self._read_engine = engine
-        self._disconnect: tuple[type[BaseException], ...] = ()
+        # SQLite: a kept handle closed under a thread (engine disposal racing a read) is reopened once.
+        self._disconnect: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.ProgrammingError,)
         if self.postgres:
             # Autocommit also keeps psycopg's prepared statements alive across checkouts (a ROLLBACK
             # clears them), and the generic plan is reused: hot single-row statements (the read, the
