@@ -19,8 +19,6 @@ import argparse
 import base64
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,28 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import GUNICORN, ROOT, ensure_wrk, free_port, server
-
-LUA = r"""
-local ids = {%(ids)s}
-local token = "%(token)s"
-local mode = "%(mode)s"
-local i = 0
-request = function()
-  i = i + 1
-  local h = {["Accept"] = "application/fhir+json", ["Authorization"] = "Bearer " .. token}
-  if mode == "read" then
-    return wrk.format("GET", "/fhir/Appointment/" .. ids[(i %% #ids) + 1], h)
-  end
-  return wrk.format("GET", "/fhir/Appointment?patient=Patient/pat-" .. ((i %% 20) + 1) .. "&_count=10", h)
-end
-done = function(summary, latency, requests)
-  io.write(string.format("BENCH p50=%%.3f p95=%%.3f req=%%d errors=%%d\n", latency:percentile(50) / 1000,
-    latency:percentile(95) / 1000, summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.timeout))
-end
-"""
+from common import GUNICORN, ROOT, free_port, run_wrk, server
 
 
 def prepare(db: str) -> tuple[list[str], str, str]:
@@ -129,23 +106,29 @@ def server_cpu(pgid: int, postgres: bool) -> float:
 
 def run(base: str, mode: str, ids: list[str], token: str, duration: int, connections: int,
         cpu: Any = None) -> dict[str, float]:
-    script = LUA % {"ids": ",".join(json.dumps(i) for i in ids), "token": token, "mode": mode}
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(script)
     before = cpu() if cpu else 0.0
-    out = subprocess.run([ensure_wrk(), "-t2", f"-c{connections}", f"-d{duration}s", "-s", fh.name, base],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+    result = run_wrk(base, mode, ids, duration, connections, token)
     if cpu:
         time.sleep(1.5)  # the audit writer's last batch (every 0.5 s) belongs to this measurement
     used = cpu() - before if cpu else 0.0
-    os.unlink(fh.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) req=(\d+) errors=(\d+)", out)
-    assert m, out
-    return {"rps": rps, "p50_ms": float(m.group(1)), "p95_ms": float(m.group(2)), "requests": int(m.group(3)),
-            "errors": int(m.group(4)) + (int(non2xx.group(1)) if non2xx else 0),
-            "cpu_us_per_request": used / max(int(m.group(3)), 1) * 1e6}
+    result["cpu_us_per_request"] = used / max(int(result["requests"]), 1) * 1e6
+    return result
+
+
+def _ratio(off: float, other: float, inverse: bool) -> float:
+    return off / other if inverse else other / off
+
+
+def report(title: str, values: dict[str, dict[str, float]], unit: str, inverse: bool) -> None:
+    """One line per mode: off, on, their ratio (and auth alone); `inverse` for costs (off/on)."""
+    print(f"\n{title}:")
+    for mode in ("read", "search"):
+        off, on = values["off"][mode], values["on"][mode]
+        line = f"  {mode:6s} off {off:8.1f} {unit}  on {on:8.1f} {unit}  ratio {_ratio(off, on, inverse):5.2f}"
+        if "auth" in values:
+            alone = values["auth"][mode]
+            line += f"   (auth alone {alone:8.1f} {unit}, ratio {_ratio(off, alone, inverse):5.2f})"
+        print(line)
 
 
 def main() -> None:
@@ -196,22 +179,11 @@ def main() -> None:
            for name, by in samples.items()}
     cpu_med = {name: {mode: statistics.median(x["cpu_us_per_request"] for x in runs) for mode, runs in by.items()}
                for name, by in samples.items()}
-    print("\nmedian req/s and ratio on/off (aim >= 0.8):")
-    for mode in ("read", "search"):
-        off, on = med["off"][mode], med["on"][mode]
-        line = f"  {mode:6s} off {off:8.1f}  on {on:8.1f}  ratio {on / off:5.2f}"
-        if "auth" in med:
-            line += f"   (auth alone {med['auth'][mode]:8.1f}, ratio {med['auth'][mode] / med['off'][mode]:5.2f})"
-        print(line)
+    report("median req/s and ratio on/off (aim >= 0.8)", med, "req/s", inverse=False)
     # Throughput at saturation is inversely proportional to the CPU a request costs the server (and its
     # database): this ratio is the same comparison, without the req/s swings of a shared machine.
-    print("\nmedian server CPU per request (gunicorn + audit writer [+ PostgreSQL]) and ratio off/on:")
-    for mode in ("read", "search"):
-        off, on = cpu_med["off"][mode], cpu_med["on"][mode]
-        line = f"  {mode:6s} off {off:7.0f} µs  on {on:7.0f} µs  ratio {off / on:5.2f}"
-        if "auth" in cpu_med:
-            line += f"   (auth alone {cpu_med['auth'][mode]:7.0f} µs, ratio {off / cpu_med['auth'][mode]:5.2f})"
-        print(line)
+    report("median server CPU per request (gunicorn + audit writer [+ PostgreSQL]) and ratio off/on", cpu_med,
+           "µs", inverse=True)
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med,

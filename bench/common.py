@@ -28,13 +28,20 @@ WRK_LUA = r"""
 local ids = {%(ids)s}
 local mode = "%(mode)s"
 local body = [[%(body)s]]
+local token = "%(token)s"
 local i = 0
 request = function()
   i = i + 1
+  local h = {["Accept"] = "application/fhir+json"}
+  if token ~= "" then h["Authorization"] = "Bearer " .. token end
   if mode == "read" then
-    return wrk.format("GET", "/fhir/Appointment/" .. ids[(i %% #ids) + 1], {["Accept"] = "application/fhir+json"})
+    return wrk.format("GET", "/fhir/Appointment/" .. ids[(i %% #ids) + 1], h)
   end
-  return wrk.format("POST", "/fhir/Appointment", {["Content-Type"] = "application/fhir+json"}, body)
+  if mode == "search" then  -- a typical search: a patient's appointments, 10 a page, total counted
+    return wrk.format("GET", "/fhir/Appointment?patient=Patient/pat-" .. ((i %% 20) + 1) .. "&_count=10", h)
+  end
+  h["Content-Type"] = "application/fhir+json"
+  return wrk.format("POST", "/fhir/Appointment", h, body)
 end
 done = function(summary, latency, requests)
   io.write(string.format("BENCH p50=%%.3f p95=%%.3f req=%%d errors=%%d\n", latency:percentile(50) / 1000,
@@ -111,8 +118,11 @@ def ensure_wrk() -> str:
     return path
 
 
-def run_wrk(base: str, mode: str, ids: list[str], duration: int, connections: int) -> dict[str, float]:
-    script = WRK_LUA % {"ids": ",".join(json.dumps(i) for i in ids), "mode": mode,
+def run_wrk(base: str, mode: str, ids: list[str], duration: int, connections: int, token: str = ""
+            ) -> dict[str, float]:
+    """wrk against one server: mode read (by id, round robin over `ids`), search or create; `token` is
+    sent as a bearer token. Non-2xx/3xx answers count as errors."""
+    script = WRK_LUA % {"ids": ",".join(json.dumps(i) for i in ids), "mode": mode, "token": token,
                         "body": json.dumps(APPOINTMENT, ensure_ascii=False)}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
@@ -120,7 +130,8 @@ def run_wrk(base: str, mode: str, ids: list[str], duration: int, connections: in
                          capture_output=True, text=True, timeout=duration + 60).stdout
     os.unlink(fh.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     m = re.search(r"BENCH p50=([\d.]+) p95=([\d.]+) req=(\d+) errors=(\d+)", out)
     assert m, out
     return {"rps": rps, "p50_ms": float(m.group(1)), "p95_ms": float(m.group(2)), "requests": int(m.group(3)),
-            "errors": int(m.group(4))}
+            "errors": int(m.group(4)) + (int(non2xx.group(1)) if non2xx else 0)}

@@ -189,6 +189,14 @@ def audit_edge(error: FhirError | None, resp: FhirResponse | None = None, intera
     if svc.audit is None or g.get("fhir_audited") or request.blueprint == "auth":  # OAuth: its own events
         return
     g.fhir_audited = True
+    try:
+        _audit_edge(svc, error, resp, interaction)
+    except Exception:  # auditing never turns an answer into another error; it is logged instead
+        log.exception("could not record the request at the edge")
+
+
+def _audit_edge(svc: FhirService, error: FhirError | None, resp: FhirResponse | None, interaction: str | None
+                ) -> None:
     args = request.view_args or {}
     rtype, rid, op = args.get("rtype"), args.get("rid"), args.get("op")
     req = FhirRequest(method=request.method, headers=_headers(request.environ), base_url=base_url(),
@@ -207,6 +215,7 @@ def audit_edge(error: FhirError | None, resp: FhirResponse | None = None, intera
             req.principal = None
     if interaction is None:
         interaction = route(req) if request.url_rule is not None else "unsupported"
+    assert svc.audit is not None
     svc.audit(req, interaction, resp, error)
 
 

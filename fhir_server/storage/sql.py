@@ -197,16 +197,17 @@ class SqlRepository:
         self._joined: dict[str, str] = {}
         self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
                           f"WHERE res_type = {mark} AND res_id = {mark}")
-        # PostgreSQL read-by-id: an autocommit pool with no pre-ping and no reset, so a read is one
-        # round trip (not BEGIN + ping + SELECT + ROLLBACK); a dead connection is retried once.
+        # PostgreSQL reads: an autocommit pool with no reset (no BEGIN/ROLLBACK round trips). Single hot
+        # statements run on per-thread connections taken from it (HotConnections: one round trip, a dead
+        # connection is replaced once); searches check connections out of it (pre-pinged).
         self._read_engine = engine
         # SQLite: a kept handle closed under a thread (engine disposal racing a read) is reopened once.
         self._disconnect: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.ProgrammingError,)
         if self.postgres:
             # Autocommit also keeps psycopg's prepared statements alive across checkouts (a ROLLBACK
-            # clears them), and the generic plan is reused: hot single-row statements (the read, the
-            # authorizer's boundary check) are planned once per connection, not once per request.
-            self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False,
+            # clears them): hot single-row statements (the read, the authorizer's boundary check) use
+            # the generic plan, planned once per connection; repeated search texts stop being planned.
+            self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
                                               pool_reset_on_return=None, pool_size=5, max_overflow=10,
                                               connect_args={"prepare_threshold": 2})
 
