@@ -321,6 +321,37 @@ def covered_params() -> set[str]:
     return set(_EXTRACT)
 
 
+def _insert_rows(cur: Any, mark: str, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Bulk INSERT through the DB-API: SQLite runs one prepared one-row statement per row (executemany
+    is cheap there); PostgreSQL gets COPY (rows formatted in C by psycopg, no per-row executions)."""
+    if not rows:
+        return
+    cols = ", ".join(columns)
+    if mark == "%s":
+        with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join([mark] * len(columns))})", rows)
+
+
+def _new_pks(cur: Any, mark: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """`rows` of resources with their res_pk first: taken from the key's sequence on PostgreSQL (so the
+    rows can be COPYed), given by the insert itself on SQLite (one multi-row INSERT … RETURNING)."""
+    if mark == "%s":
+        cur.execute("SELECT nextval(pg_get_serial_sequence('resources', 'res_pk')) FROM generate_series(1, %s)",
+                    (len(rows),))
+        return [(pk, *row) for (pk,), row in zip(cur.fetchall(), rows, strict=True)]
+    one = f"({', '.join([mark] * len(_RESOURCE_COLUMNS))})"
+    cur.execute(f"INSERT INTO resources ({', '.join(_RESOURCE_COLUMNS)}) VALUES {', '.join([one] * len(rows))} "
+                "RETURNING res_pk, res_id", [v for r in rows for v in r])
+    pk_of = dict((res_id, pk) for pk, res_id in cur.fetchall())
+    return [(pk_of[row[1]], *row) for row in rows]
+
+
+_RESOURCE_COLUMNS = ("res_type", "res_id", "version_id", "last_updated", "updated_us", "deleted", "content")
+
+
 class AuditSink:
     def __init__(self, repo: Any, registry: Any = None, batch: int = 500, interval: float = 0.5) -> None:
         self.repo = repo
@@ -408,26 +439,24 @@ class AuditSink:
             rows.append(("AuditEvent", res_id, 1, last_updated, updated_us, False, orjson.dumps(body).decode()))
             if self.registry is not None:
                 index[res_id] = index_tuples(self.registry, body)
-        cols = "res_type, res_id, version_id, last_updated, updated_us, deleted, content"
+        from fhir_server.storage.tables import resource_history, resources
+
         with self.repo.unit_of_work() as uow:
             conn = uow.conn
             mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-            one = f"({', '.join([mark] * 7)})"
             cur = conn.connection.driver_connection.cursor()
-            cur.execute(f"INSERT INTO resources ({cols}) VALUES {', '.join([one] * len(rows))} "
-                        "RETURNING res_id, res_pk", [v for r in rows for v in r])
-            pks = dict(cur.fetchall())
-            cur.executemany(f"INSERT INTO resource_history ({cols}, method) VALUES ({', '.join([mark] * 8)})",
-                            [(*r, "POST") for r in rows])
+            keyed = _new_pks(cur, mark, rows)
+            if mark == "%s":
+                _insert_rows(cur, mark, resources, ("res_pk", *_RESOURCE_COLUMNS), keyed)
+            pks = {row[2]: row[0] for row in keyed}
+            _insert_rows(cur, mark, resource_history, (*_RESOURCE_COLUMNS, "method"), [(*r, "POST") for r in rows])
             values_of: dict[Any, list[tuple[Any, ...]]] = {}
             for res_id, tables in index.items():
                 pk = pks[res_id]
                 for table, tuples in tables.items():
                     values_of.setdefault(table, []).extend((*t, pk) for t in tuples)
             for table, values in values_of.items():
-                names = columns_of(table)
-                cur.executemany(f"INSERT INTO {table.name} ({', '.join(names)}, res_pk) VALUES "
-                                f"({', '.join([mark] * (len(names) + 1))})", values)
+                _insert_rows(cur, mark, table, (*columns_of(table), "res_pk"), values)
             cur.close()
 
     def flush(self) -> None:
