@@ -208,7 +208,10 @@ class SqlRepository:
             # clears them): hot single-row statements (the read, the authorizer's boundary check) use
             # the generic plan, planned once per connection; repeated search texts stop being planned.
             self._read_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
-                                              pool_reset_on_return=None, pool_size=5, max_overflow=10,
+                                              # idle connections kept for as many concurrent searches as a
+                                              # gthread worker has threads (8): no connect churn, and
+                                              # their prepared statements stay
+                                              pool_reset_on_return=None, pool_size=8, max_overflow=8,
                                               connect_args={"prepare_threshold": 2})
 
             self._disconnect = (engine.dialect.loaded_dbapi.OperationalError,
