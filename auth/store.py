@@ -14,9 +14,29 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from auth.db import write_conn
-from auth.tables import auth_assertions, auth_clients, auth_codes, auth_refresh_tokens, auth_revoked, auth_users
+from auth.tables import (
+    auth_assertions,
+    auth_clients,
+    auth_codes,
+    auth_login_failures,
+    auth_refresh_tokens,
+    auth_revoked,
+    auth_users,
+)
 
 PBKDF2_ITERATIONS = 120_000
+# Login throttling (OWASP authentication cheat sheet: limit failed attempts per account).
+MAX_LOGIN_FAILURES = 5
+LOGIN_WINDOW = 900
+LOGIN_LOCKOUT = 900
+
+
+class LoginLocked(Exception):
+    """Too many failed sign-ins for this username: refused, even with the right password, for a while."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"locked for {seconds} s")
+        self.seconds = seconds
 
 
 def sha256(text: str) -> str:
@@ -247,15 +267,44 @@ class AuthStore:
                     jurisdiction=r.jurisdiction, fhir_user=r.fhir_user, scope=r.scope)
 
     def authenticate_user(self, username: str, password: str) -> User | None:
+        """The user, or None for a wrong username/password; LoginLocked after too many failures
+        (counted for unknown usernames too, so the answers do not tell which exist)."""
+        key = username[:128]
+        now = int(time.time())
         with self.engine.connect() as conn:
             r = conn.execute(select(auth_users.c.password_hash, auth_users.c.disabled)
-                             .where(auth_users.c.username == username)).first()
+                             .where(auth_users.c.username == key)).first()
+            locked_until = conn.execute(select(auth_login_failures.c.locked_until)
+                                        .where(auth_login_failures.c.username == key)).scalar()
+        if locked_until and locked_until > now:
+            raise LoginLocked(int(locked_until - now))
         if r is None:
             check_password(password, hash_password("x", 1000))  # same work for unknown users
+            self._login_failed(key, now)
             return None
         if r.disabled or not check_password(password, r.password_hash):
+            self._login_failed(key, now)
             return None
-        return self.get_user(username)
+        with write_conn(self.engine) as conn:
+            conn.execute(delete(auth_login_failures).where(auth_login_failures.c.username == key))
+        return self.get_user(key)
+
+    def _login_failed(self, username: str, now: int) -> None:
+        t = auth_login_failures
+        try:
+            with write_conn(self.engine) as conn:
+                row = conn.execute(select(t.c.failures, t.c.first_at).where(t.c.username == username)).first()
+                if row is None:
+                    conn.execute(insert(t).values(username=username, failures=1, first_at=now, locked_until=0))
+                    return
+                failures = row.failures + 1 if now - row.first_at < LOGIN_WINDOW else 1
+                first_at = row.first_at if failures > 1 else now
+                values: dict[str, Any] = {"failures": failures, "first_at": first_at}
+                if failures >= MAX_LOGIN_FAILURES:
+                    values = {"failures": 0, "first_at": now, "locked_until": now + LOGIN_LOCKOUT}
+                conn.execute(update(t).where(t.c.username == username).values(**values))
+        except IntegrityError:
+            pass  # another worker recorded a failure for this username at the same moment
 
     # -- authorization codes (single use) ------------------------------------------------
     def save_code(self, code: str, **values: Any) -> None:

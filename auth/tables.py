@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text
 
 from fhir_server.storage.tables import metadata
 
@@ -87,4 +87,14 @@ auth_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("retire_at", BigInteger, nullable=False),  # stops signing
     Column("expires_at", BigInteger, nullable=False),  # leaves the JWKS (retire_at + max token lifetime)
+)
+
+# Failed sign-ins per username (login throttling, shared by every worker): after MAX_LOGIN_FAILURES within
+# LOGIN_WINDOW seconds the username is locked for LOGIN_LOCKOUT seconds (auth/store.py).
+auth_login_failures = Table(
+    "auth_login_failures", metadata,
+    Column("username", String(128), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", BigInteger, nullable=False),  # epoch seconds of the window's first failure
+    Column("locked_until", BigInteger, nullable=False, default=0),
 )

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, redirect, request
 
 from auth.server import AuthService, Context
-from auth.store import Client, User
+from auth.store import Client, LoginLocked, User
 from fhir_server.errors import BadRequest
 from fhir_server.paging import TokenSigner
 
@@ -27,11 +27,13 @@ SESSION_LIFETIME = 600
 TEXT = {
     "vi": {"login": "Đăng nhập", "username": "Tên đăng nhập", "password": "Mật khẩu", "submit": "Đăng nhập",
            "bad_login": "Tên đăng nhập hoặc mật khẩu không đúng.", "consent": "Cấp quyền truy cập",
+           "locked": "Đăng nhập sai quá nhiều lần: hãy thử lại sau {minutes} phút.",
            "app_asks": "Ứng dụng <b>{app}</b> yêu cầu các quyền sau trên dữ liệu của bạn:", "allow": "Đồng ý",
            "deny": "Từ chối", "signed_in": "Đã đăng nhập: {user}", "error": "Lỗi", "other": "English",
            "no_scope": "(không có quyền nào được cấp)", "title": "Máy chủ FHIR khám, chữa bệnh từ xa"},
     "en": {"login": "Sign in", "username": "Username", "password": "Password", "submit": "Sign in",
            "bad_login": "Wrong username or password.", "consent": "Grant access",
+           "locked": "Too many failed sign-ins: try again in {minutes} minutes.",
            "app_asks": "The application <b>{app}</b> asks for these permissions on your data:", "allow": "Allow",
            "deny": "Deny", "signed_in": "Signed in as {user}", "error": "Error", "other": "Tiếng Việt",
            "no_scope": "(no permission would be granted)", "title": "Telehealth FHIR server"},
@@ -67,10 +69,16 @@ button{{padding:.5rem 1.2rem;margin-right:.5rem}}.err{{color:#a00}}</style></hea
                              "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"})
 
 
-def _login_form(lang: str, action: str, hidden: dict[str, str], error: str | None = None) -> Response:
+def _login_form(lang: str, action: str, hidden: dict[str, str], error: str | None = None,
+                locked: LoginLocked | None = None) -> Response:
     t = TEXT[lang]
     fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                      for k, v in hidden.items())
+    if locked is not None:
+        msg = t["locked"].format(minutes=max(1, -(-locked.seconds // 60)))
+        page = _page(lang, t["login"], f'<p class="err" role="alert">{msg}</p>', 429)
+        page.headers["Retry-After"] = str(locked.seconds)
+        return page
     err = f'<p class="err" role="alert">{t["bad_login"]}</p>' if error else ""
     body = f"""{err}<form method="post" action="{html.escape(action)}">{fields}
 <label>{t['username']}<input name="username" autocomplete="username" required></label>
@@ -232,7 +240,11 @@ def make_blueprint(auth: AuthService, secret: str, base_path: str, audit: Any = 
         oauth_args = {k: v for k, v in request.args.items()}
         new_session: str | None = None
         if action == "login":
-            user = auth.store.authenticate_user(request.form.get("username", ""), request.form.get("password", ""))
+            try:
+                user = auth.store.authenticate_user(request.form.get("username", ""),
+                                                    request.form.get("password", ""))
+            except LoginLocked as locked:
+                return _login_form(lang, request.full_path, {}, locked=locked)
             if user is None:
                 return _login_form(lang, request.full_path, {}, error="bad")
         try:
@@ -276,9 +288,13 @@ def make_blueprint(auth: AuthService, secret: str, base_path: str, audit: Any = 
         target = _safe_next(request.values.get("next"))
         if request.method == "GET":
             return _login_form(lang, f"/auth/login?{urlencode({'next': target, 'lang': lang})}", {})
-        user = auth.store.authenticate_user(request.form.get("username", ""), request.form.get("password", ""))
+        action = f"/auth/login?{urlencode({'next': target, 'lang': lang})}"
+        try:
+            user = auth.store.authenticate_user(request.form.get("username", ""), request.form.get("password", ""))
+        except LoginLocked as locked:
+            return _login_form(lang, action, {}, locked=locked)
         if user is None:
-            return _login_form(lang, f"/auth/login?{urlencode({'next': target, 'lang': lang})}", {}, error="bad")
+            return _login_form(lang, action, {}, error="bad")
         pages = Client(client_id="fhir-web-pages", name="Browser pages", secret_hash=None, jwks=None,
                        jwks_uri=None, auth_method="none", grant_types=[], redirect_uris=[], scope=user.scope,
                        role=user.role, organization=user.organization, jurisdiction=user.jurisdiction)

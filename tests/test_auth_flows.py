@@ -388,3 +388,37 @@ def test_tokens_of_an_external_identity_provider(world: World, tmp_path: Path) -
     forged = jwt.encode({"alg": "RS256", "kid": "idp-1"}, claims_of(good), forged_key)
     assert client.get("/fhir/Patient/pat-provincial", headers=bearer(forged)).status_code == 401
     close_app(app)
+
+
+def test_repeated_failed_sign_ins_lock_the_username_for_a_while(world: World) -> None:
+    from auth.store import MAX_LOGIN_FAILURES
+
+    world.store.create_user(username="bs-khoa", password="pw-67890", role="facility",
+                            organization="Organization/org-p", fhir_user="Practitioner/prac-provincial",
+                            scope="user/*.cruds")
+    fresh = world.app.test_client()
+    for _ in range(MAX_LOGIN_FAILURES):
+        assert fresh.post("/auth/login", data={"username": "bs-khoa", "password": "guess"}).status_code == 401
+    locked = fresh.post("/auth/login?lang=en", data={"username": "bs-khoa", "password": "pw-67890"})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0  # even the right password
+    assert "Too many failed sign-ins" in locked.get_data(as_text=True)
+    vi = fresh.post("/auth/login?lang=vi", data={"username": "bs-khoa", "password": "pw-67890"})
+    assert vi.status_code == 429 and "Đăng nhập sai quá nhiều lần" in vi.get_data(as_text=True)
+    # another username is not affected; a success clears the count of failures before it
+    world.store.create_user(username="bs-lan", password="pw-24680", role="facility",
+                            organization="Organization/org-p", fhir_user="Practitioner/prac-provincial",
+                            scope="user/*.cruds")
+    for _ in range(MAX_LOGIN_FAILURES - 1):
+        assert fresh.post("/auth/login", data={"username": "bs-lan", "password": "guess"}).status_code == 401
+    assert fresh.post("/auth/login", data={"username": "bs-lan", "password": "pw-24680"}).status_code == 303
+    assert fresh.post("/auth/login", data={"username": "bs-lan", "password": "guess"}).status_code == 401
+    assert fresh.post("/auth/login", data={"username": "bs-lan", "password": "pw-24680"}).status_code == 303
+
+
+def test_unknown_usernames_are_throttled_like_known_ones(world: World) -> None:
+    from auth.store import MAX_LOGIN_FAILURES
+
+    fresh = world.app.test_client()
+    for _ in range(MAX_LOGIN_FAILURES):
+        assert fresh.post("/auth/login", data={"username": "no-such-user", "password": "x"}).status_code == 401
+    assert fresh.post("/auth/login", data={"username": "no-such-user", "password": "x"}).status_code == 429
