@@ -27,7 +27,8 @@ class HotConnections:
         self.disconnect = disconnect
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[Any] = []
+        self._open: list[tuple[Any, int]] = []  # (connection, the process that opened it)
+        self._inherited: list[Any] = []
         self._generation = 0
 
     def _connection(self) -> Any:
@@ -35,21 +36,26 @@ class HotConnections:
         conn = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid() and local.generation == self._generation:
             return conn
+        pid = os.getpid()
+        if conn is not None and local.pid != pid:
+            with self._lock:  # a forked child: the parent's connections are not ours to use or close (nor
+                # to let the garbage collector close: that would end the parent's session on the shared socket)
+                self._inherited += [c for c, p in self._open if p != pid]
+                self._open = [(c, p) for c, p in self._open if p == pid]
         fairy = self.engine.raw_connection()
         conn = fairy.driver_connection
         fairy.detach()  # ours for the thread's life, not the pool's
         if self.on_connect is not None:
             self.on_connect(conn)
-        local.conn, local.pid, local.generation = conn, os.getpid(), self._generation
+        local.conn, local.pid, local.generation = conn, pid, self._generation
         with self._lock:
-            self._open.append(conn)
+            self._open.append((conn, pid))
         return conn
 
     def _drop(self, conn: Any) -> None:
         self._local.conn = None
         with self._lock:
-            if conn in self._open:
-                self._open.remove(conn)
+            self._open = [(c, p) for c, p in self._open if c is not conn]
         with contextlib.suppress(Exception):  # already broken
             conn.close()
 
@@ -70,7 +76,7 @@ class HotConnections:
 
     def close_all(self) -> None:
         with self._lock:
-            conns, self._open = self._open, []
+            conns, self._open = [c for c, p in self._open if p == os.getpid()], []
             self._generation += 1
         for conn in conns:
             with contextlib.suppress(Exception):
