@@ -1,7 +1,9 @@
 """AuditEvent for every request, allowed or denied (who, what, outcome, when, from where).
 
-Events are built in the request thread and written in batches by one background thread
-per process (one transaction per batch), so auditing costs the request little. The
+The request thread only captures what the event needs (`Pending`); one background thread per
+process builds the events and their search-index rows (from cached parts: a principal's agents,
+an interaction's codes) and writes them in batches (one transaction per batch: COPY on PostgreSQL),
+so auditing costs the request little. The
 trail is append-only: AuditEvent accepts only create and read (fhir_server/registry.py),
 and only the admin role may create one over the API. A process flushes its queue before
 it answers a read or search of AuditEvent, and at exit.
@@ -315,10 +317,6 @@ def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str,
     """`index_tuples` as column → value rows (what the generic index writer produces)."""
     return {table: [dict(zip(columns_of(table), row, strict=True)) for row in rows]
             for table, rows in index_tuples(registry, event).items()}
-
-
-def covered_params() -> set[str]:
-    return set(_EXTRACT)
 
 
 def _insert_rows(cur: Any, mark: str, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
