@@ -245,8 +245,11 @@ class PolicyAuthorizer:
 
     # -- the Authorizer protocol ---------------------------------------------------------
     def authorize(self, req: FhirRequest, interaction: str, operation: Any = None) -> None:
-        if req.res_type == "AuditEvent" and self.flush_audit is not None:
-            self.flush_audit()  # this process's queued events become readable first
+        if (req.res_type == "AuditEvent" and self.flush_audit is not None and req.uow is None
+                and req.method in ("GET", "HEAD")):
+            # this process's queued events become readable first (not inside a transaction Bundle: its
+            # write lock is held, and the flush's own transaction would wait for it — on SQLite, 30 s)
+            self.flush_audit()
         if req.principal is None:
             principal = self.authenticate(req)
             if principal is None:

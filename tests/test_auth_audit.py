@@ -152,3 +152,21 @@ def test_oauth_endpoint_requests_are_recorded_without_secrets(world: World) -> N
     assert any(e["outcome"] == "0" for e in found)  # the World's own successful token request
     text = str(found)
     assert "wrong-secret" not in text and world.secrets["commune"][1] not in text
+
+
+def test_an_audit_event_in_a_transaction_does_not_flush_the_queue_under_the_transactions_lock(
+        world: World, monkeypatch: Any) -> None:
+    calls: list[str] = []
+    authz = world.svc.authorizer
+    flush = authz.flush_audit
+    monkeypatch.setattr(authz, "flush_audit", lambda: (calls.append("flush"), flush()))
+    event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-12-01T00:00:00Z",
+             "agent": [{"who": {"reference": "Organization/org-p"}, "requestor": True}],
+             "source": {"observer": {"display": "migration"}}}
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}]}
+    resp = world.send("POST", "/fhir", "admin", bundle)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert calls == []  # the flush would wait for the transaction's own write lock (SQLite)
+    assert events(world, "admin", "source=x&outcome=0") is not None
+    assert calls == ["flush"]  # a read of the trail still sees this process's queued events first
