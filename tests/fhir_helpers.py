@@ -39,3 +39,10 @@ def outcome_expressions(resp: Any) -> list[str]:
     body = resp.get_json()
     assert body["resourceType"] == "OperationOutcome", body
     return [e for issue in body["issue"] for e in issue.get("expression", [])]
+
+
+def created_appointment(client: Any) -> str:
+    """POST a valid Appointment (201 expected); its server-assigned id."""
+    resp = post(client, "Appointment", appointment())
+    assert resp.status_code == 201, resp.get_data(as_text=True)[:300]
+    return str(resp.get_json()["id"])

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fhir_helpers import appointment, post
+from tests.fhir_helpers import created_appointment
 
 HEADERS = ("ETag", "Last-Modified", "Content-Type")
 
 
-def _created(client: Any) -> str:
-    resp = post(client, "Appointment", appointment())
-    assert resp.status_code == 201
-    return str(resp.get_json()["id"])
-
 
 def test_fast_read_matches_the_flask_route(client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     fast = client.get(f"/fhir/Appointment/{rid}")
     routed = client.get(f"/fhir/Appointment/{rid}?_format=json")  # a query string takes the Flask route
     assert fast.status_code == routed.status_code == 200
@@ -33,7 +28,7 @@ def test_fast_read_errors_are_operation_outcomes_in_the_users_language(client: A
 
 
 def test_fast_read_of_a_deleted_resource_is_gone_with_etag(client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     assert client.delete(f"/fhir/Appointment/{rid}").status_code in (200, 204)
     resp = client.get(f"/fhir/Appointment/{rid}")
     assert resp.status_code == 410
@@ -41,7 +36,7 @@ def test_fast_read_of_a_deleted_resource_is_gone_with_etag(client: Any) -> None:
 
 
 def test_fast_read_honours_if_none_match(client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     resp = client.get(f"/fhir/Appointment/{rid}", headers={"If-None-Match": 'W/"1"'})
     assert resp.status_code == 304
     assert resp.data == b""
@@ -50,7 +45,7 @@ def test_fast_read_honours_if_none_match(client: Any) -> None:
 def test_fast_read_passes_through_the_authorizer(app: Any, client: Any) -> None:
     from fhir_server.errors import Forbidden
 
-    rid = _created(client)
+    rid = created_appointment(client)
     svc = app.extensions["fhir_service"]
 
     class DenyReads:
@@ -70,7 +65,7 @@ def test_fast_read_passes_through_the_authorizer(app: Any, client: Any) -> None:
 
 
 def test_a_flask_request_hook_disables_the_fast_path(app: Any, client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     seen: list[str] = []
     app.before_request_funcs.setdefault(None, []).append(lambda: seen.append("hook") and None)
     assert client.get(f"/fhir/Appointment/{rid}").status_code == 200

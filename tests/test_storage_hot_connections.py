@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fhir_helpers import appointment, post
+from tests.fhir_helpers import created_appointment
 
 
 def _service(client: Any) -> Any:
     return client.application.extensions["fhir_service"]
 
 
-def _created(client: Any) -> str:
-    resp = post(client, "Appointment", appointment())
-    assert resp.status_code == 201
-    return str(resp.get_json()["id"])
-
 
 def test_a_read_after_a_write_sees_the_new_version(client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     assert client.get(f"/fhir/Appointment/{rid}").status_code == 200  # the thread's connection is open now
     body = client.get(f"/fhir/Appointment/{rid}").get_json()
     body["status"] = "cancelled"
@@ -30,7 +25,7 @@ def test_a_read_after_a_write_sees_the_new_version(client: Any) -> None:
 
 
 def test_reads_go_on_after_the_engine_is_disposed(client: Any) -> None:
-    rid = _created(client)
+    rid = created_appointment(client)
     assert client.get(f"/fhir/Appointment/{rid}").status_code == 200
     _service(client).repo.engine.dispose()  # closes every kept connection
     assert client.get(f"/fhir/Appointment/{rid}").status_code == 200
@@ -38,7 +33,7 @@ def test_reads_go_on_after_the_engine_is_disposed(client: Any) -> None:
 
 def test_a_killed_database_connection_is_replaced(client: Any) -> None:
     repo = _service(client).repo
-    rid = _created(client)
+    rid = created_appointment(client)
     assert client.get(f"/fhir/Appointment/{rid}").status_code == 200
     hot = repo._hot
     assert hot is not None
