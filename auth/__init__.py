@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from auth import tables as _tables  # noqa: F401  (tables join the shared metadata)
+from auth import audit_trail as _audit_trail  # noqa: F401  (tables join the shared metadata)
+from auth import tables as _tables  # noqa: F401
 from auth.boundary import PROVINCE_EXTENSION, PROVINCE_SEARCH_PARAMETER
 from terminology.loader import CODESYSTEM_BASE
 
@@ -80,6 +81,12 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     if svc.search.registry.get("Organization", PROVINCE_SEARCH_PARAMETER["code"]) is None:
         svc.search.add_parameters([PROVINCE_SEARCH_PARAMETER])
     _ensure_province_index(svc)
+    # AuditEvent lives in the audit trail's own table, with authorization on or off.
+    from auth.audit_interactions import install as install_trail
+    from auth.audit_trail import move_from_resources
+
+    install_trail(svc, settings.secret_key or svc.repo.shared_secret("paging-secret"))
+    move_from_resources(svc.repo, svc.search.registry)
     if not settings.auth_enabled:
         return
     from auth.audit import AuditSink

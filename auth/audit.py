@@ -1,12 +1,12 @@
 """AuditEvent for every request, allowed or denied (who, what, outcome, when, from where).
 
-The request thread only captures what the event needs (`Pending`); one background thread per
-process builds the events and their search-index rows (from cached parts: a principal's agents,
-an interaction's codes) and writes them in batches (one transaction per batch: COPY on PostgreSQL),
-so auditing costs the request little. The
-trail is append-only: AuditEvent accepts only create and read (fhir_server/registry.py),
-and only the admin role may create one over the API. A process flushes its queue before
-it answers a read or search of AuditEvent, and at exit.
+The request thread only captures what the event needs (`Pending`, ~10 fields); one background
+thread per process turns them into rows of the audit trail's own narrow table
+(`auth/audit_trail.py`: one row and five index entries per event, the AuditEvent JSON is built
+from the row when it is read) and writes them in batches (one transaction per batch: COPY on
+PostgreSQL), so auditing costs the request little. The trail is append-only: AuditEvent accepts
+only create and read (fhir_server/registry.py), and only the admin role may create one over the
+API. A process flushes its queue before it answers a read or search of AuditEvent, and at exit.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
+from auth.audit_trail import clip, dbapi_cursor, insert_captured, insert_given
 from fhir_server.errors import FhirError
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.principal import Principal
-from fhir_server.search import date, reference, string, token
-from fhir_server.search.tables import INDEX_TABLES
 
 log = logging.getLogger("auth.audit")
 
@@ -38,10 +34,15 @@ _ACTION = {"create": "C", "read": "R", "vread": "R", "update": "U", "patch": "U"
            "history-instance": "R", "history-type": "R", "history-system": "R", "search-type": "E",
            "search-system": "E", "transaction": "E", "batch": "E", "operation": "E", "capabilities": "R"}
 SUBTYPE_SYSTEM = "http://hl7.org/fhir/restful-interaction"
+TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
-def _outcome(status: int) -> str:
+def action_of(interaction: str) -> str:
+    return _ACTION.get(interaction, "E")
+
+
+def outcome_of(status: int) -> str:
     if status < 400:
         return "0"
     return "4" if status < 500 else "8"
@@ -77,35 +78,48 @@ def capture(req: FhirRequest, interaction: str, resp: FhirResponse | None, error
                    req.res_id, created, tuple(req.params), req.operation, error_en)
 
 
+def columns_of(p: Pending, stored_us: int) -> tuple[Any, ...]:
+    """The `audit_trail` row (CAPTURED_COLUMNS order) of one captured request."""
+    pr = p.principal
+    entity = f"{p.res_type}/{p.res_id}" if p.res_type and p.res_id else p.created
+    query = f"{p.res_type or ''}?{urlencode(p.params)}" if p.params else None
+    error = f"{p.status} {p.error_en}"[:500] if p.error_en is not None else None
+    ms = p.recorded_us // 1000 * 1000
+    return (ms, ms + 999, stored_us, action_of(p.interaction), outcome_of(p.status), p.interaction, p.status,
+            clip(pr.client_id, 128) if pr else None, clip(pr.role, 16) if pr else None,
+            clip(pr.user, 160) if pr else None, clip(pr.organization, 160) if pr else None,
+            clip(p.address, 64), clip(entity, 160), query, clip(p.operation, 64), error)
+
+
 _SOURCE = {"observer": {"display": "vn-telehealth-fhir"},
            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "3",
                      "display": "Web Server"}]}
-_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
-         "display": "RESTful Operation"}
+_TYPE = {"system": TYPE_SYSTEM, "code": "rest", "display": "RESTful Operation"}
 
 
 @lru_cache(maxsize=4096)
-def _agents(p: Principal | None, address: str | None) -> list[dict[str, Any]]:
+def _agents(client_id: str | None, role: str | None, user: str | None, org: str | None,
+            address: str | None) -> list[dict[str, Any]]:
     """The agent list of a principal at an address (the same for all its requests: built once).
     Shared between events, so never modified."""
     agents: list[dict[str, Any]] = []
     network = {"address": address, "type": "2"} if address else None
-    if p is None:
+    if client_id is None:
         agent: dict[str, Any] = {"who": {"display": "anonymous / chưa xác thực"}, "requestor": True}
         if network:
             agent["network"] = network
         agents.append(agent)
     else:
-        who = p.user or p.organization
+        who = user or org
         agent = {"type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}],
-                          "text": p.role},
-                 "who": {"reference": who} if who else {"display": p.client_id}, "altId": p.client_id,
+                          "text": role},
+                 "who": {"reference": who} if who else {"display": client_id}, "altId": client_id,
                  "requestor": True}
         if network:
             agent["network"] = network
         agents.append(agent)
-        if p.user and p.organization:
-            agents.append({"who": {"reference": p.organization}, "requestor": False})
+        if user and org:
+            agents.append({"who": {"reference": org}, "requestor": False})
     return agents
 
 
@@ -119,29 +133,29 @@ def _instant(us: int) -> str:
     return datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{us // 1000 % 1000:03d}Z"
 
 
-def event_of(p: Pending) -> dict[str, Any]:
+def event_from_columns(m: Any) -> dict[str, Any]:
+    """The AuditEvent (without id and meta) of a captured request's row: the one place its shape is
+    written (auth/audit_search.py matches searches against the same columns)."""
     entity: list[dict[str, Any]] = []
-    if p.res_type and p.res_id:
-        entity.append({"what": {"reference": f"{p.res_type}/{p.res_id}"}})
-    elif p.created:
-        entity.append({"what": {"reference": p.created}})
-    if p.params:
-        q = f"{p.res_type or ''}?{urlencode(p.params)}"
+    if m["entity"]:
+        entity.append({"what": {"reference": m["entity"]}})
+    if m["query"]:
+        q = m["query"]
         entity.append({"query": base64.b64encode(q.encode()).decode(), "description": q[:1000]})
-    if p.operation:
-        entity.append({"name": p.operation})
+    if m["operation"]:
+        entity.append({"name": m["operation"]})
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "type": _TYPE,
-        "subtype": _subtype(p.interaction),
-        "action": _ACTION.get(p.interaction, "E"),
-        "recorded": _instant(p.recorded_us),
-        "outcome": _outcome(p.status),
-        "agent": _agents(p.principal, p.address),
+        "subtype": _subtype(m["interaction"]),
+        "action": m["action"],
+        "recorded": _instant(m["recorded_us"]),
+        "outcome": m["outcome"],
+        "agent": _agents(m["client_id"], m["role"], m["user_ref"], m["org_ref"], m["address"]),
         "source": _SOURCE,
     }
-    if p.error_en is not None:
-        event["outcomeDesc"] = f"{p.status} {p.error_en}"[:500]
+    if m["error"] is not None:
+        event["outcomeDesc"] = m["error"]
     if entity:
         event["entity"] = entity
     return event
@@ -149,7 +163,11 @@ def event_of(p: Pending) -> dict[str, Any]:
 
 def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, error: FhirError | None
                 ) -> dict[str, Any]:
-    return event_of(capture(req, interaction, resp, error))
+    """The AuditEvent a request is recorded as (what a read of its row returns, without id and meta)."""
+    from auth.audit_trail import CAPTURED_COLUMNS
+
+    return event_from_columns(dict(zip(CAPTURED_COLUMNS, columns_of(capture(req, interaction, resp, error), 0),
+                                       strict=True)))
 
 
 def auth_event(endpoint: str, status: int, client_id: str | None, user: str | None,
@@ -167,187 +185,13 @@ def auth_event(endpoint: str, status: int, client_id: str | None, user: str | No
         "subtype": [{"system": "http://fhir.vntelehealth.org/r4/CodeSystem/auth-endpoint", "code": endpoint}],
         "action": "E",
         "recorded": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "outcome": _outcome(status),
+        "outcome": outcome_of(status),
         "agent": [agent],
         "source": {"observer": {"display": "vn-telehealth-fhir"}},
     }
     if status >= 400:
         event["outcomeDesc"] = str(status)
     return event
-
-
-def _refs(values: list[Any]) -> list[Any]:
-    return [v for v in values if isinstance(v, dict) and v.get("reference")]
-
-
-# AuditEvent search parameters → their values in the events built above (the FHIRPath of the R4
-# definitions, evaluated by hand for this fixed shape; tests/test_auth_audit.py checks that the rows
-# equal what the generic index writer extracts).
-_EXTRACT: dict[str, Any] = {
-    "date": lambda e: [e["recorded"]],
-    "type": lambda e: [e["type"]],
-    "subtype": lambda e: list(e.get("subtype", [])),
-    "action": lambda e: [e["action"]] if e.get("action") else [],
-    "outcome": lambda e: [e["outcome"]] if e.get("outcome") else [],
-    "agent": lambda e: _refs([a.get("who") for a in e["agent"]]),
-    "altid": lambda e: [a["altId"] for a in e["agent"] if a.get("altId")],
-    "address": lambda e: [a["network"]["address"] for a in e["agent"] if a.get("network", {}).get("address")],
-    "agent-role": lambda e: [r for a in e["agent"] for r in a.get("role", [])],
-    "agent-name": lambda e: [a["name"] for a in e["agent"] if a.get("name")],
-    "entity": lambda e: _refs([x.get("what") for x in e.get("entity", [])]),
-    "entity-type": lambda e: [x["type"] for x in e.get("entity", []) if x.get("type")],
-    "entity-name": lambda e: [x["name"] for x in e.get("entity", []) if x.get("name")],
-    # (only references that can name a Patient: the rest would be parsed to be dropped)
-    "patient": lambda e: [v for v in _refs([a.get("who") for a in e["agent"]] +
-                                           [x.get("what") for x in e.get("entity", [])])
-                          if "Patient" in v["reference"]],
-    "source": lambda e: _refs([e["source"].get("observer")]),
-    "site": lambda e: [e["source"]["site"]] if e["source"].get("site") else [],
-}
-
-
-# The parts of an event the parameters read: rows are computed once per distinct part (a principal's
-# agents, an interaction's codes and outcome, an entity) and reused; only the date is new every time.
-_PART: dict[str, str] = {
-    "agent": "agent", "altid": "agent", "address": "agent", "agent-role": "agent", "agent-name": "agent",
-    "type": "codes", "subtype": "codes", "action": "codes", "outcome": "codes", "source": "codes", "site": "codes",
-    "entity": "entity", "entity-type": "entity", "entity-name": "entity",
-}
-_PART_OF_EVENT: dict[str, Any] = {
-    "agent": lambda e: {"agent": e["agent"]},
-    "codes": lambda e: {"type": e["type"], "subtype": e.get("subtype", []), "action": e.get("action"),
-                        "outcome": e.get("outcome"), "source": e["source"]},
-    "entity": lambda e: {"agent": [], "entity": e.get("entity", [])},
-}
-_PART_CACHE: dict[tuple[int, str, bytes], list[tuple[Any, tuple[Any, ...]]]] = {}
-_PARAMS: dict[int, dict[str, list[tuple[Any, int, Any]]]] = {}
-
-
-def _value_rows(param: Any, key: int, value: Any) -> list[dict[str, Any]]:
-    if param.type == "token":
-        rows = token.index_rows(param, value)
-    elif param.type == "reference":
-        rows = reference.index_rows(param, value, "Patient" if param.code == "patient" else None)
-    elif param.type == "string":
-        rows = string.index_rows(value)
-    elif param.type == "date":
-        rows = date.index_rows(value)
-    else:
-        rows = []
-    return [{**r, "param": key} for r in rows]
-
-
-def _param_rows(params: list[tuple[Any, int, Any]], event: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
-    """(table, row) of the given parameters, identical rows of one parameter once (as the generic writer)."""
-    out: list[tuple[Any, dict[str, Any]]] = []
-    for param, key, table in params:
-        seen: set[tuple[Any, ...]] = set()
-        for value in _EXTRACT[param.code](event):
-            for row in _value_rows(param, key, value):
-                ident = tuple(row.values())
-                if ident not in seen:
-                    seen.add(ident)
-                    out.append((table, row))
-    return out
-
-
-def _params(registry: Any) -> dict[str, list[tuple[Any, int, Any]]]:
-    groups = _PARAMS.get(id(registry))
-    if groups is None:
-        groups = {}
-        for p in registry.for_type("AuditEvent"):
-            if p.code in _EXTRACT:
-                part = "patient" if p.code == "patient" else ("date" if p.code == "date" else _PART[p.code])
-                groups.setdefault(part, []).append((p, p.key, INDEX_TABLES[p.type]))
-        _PARAMS[id(registry)] = groups
-    return groups
-
-
-def columns_of(table: Any) -> tuple[str, ...]:
-    """The index table's value columns, in the order the rows are kept (res_pk is added at insert)."""
-    cols = _COLUMNS.get(table.name)
-    if cols is None:
-        cols = _COLUMNS[table.name] = tuple(c.name for c in table.columns if c.name != "res_pk")
-    return cols
-
-
-_COLUMNS: dict[str, tuple[str, ...]] = {}
-
-
-def _as_tuples(pairs: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, tuple[Any, ...]]]:
-    return [(table, tuple(row.get(c) for c in columns_of(table))) for table, row in pairs]
-
-
-def _date_rows(params: list[tuple[Any, int, Any]], recorded: str) -> list[tuple[Any, tuple[Any, ...]]]:
-    if len(recorded) == 24 and recorded.endswith("Z") and recorded[19] == ".":  # the form _instant writes
-        low = int(datetime.fromisoformat(recorded).timestamp()) * 1_000_000 + int(recorded[20:23]) * 1000
-        return _as_tuples([(table, {"low": low, "high": low + 999, "param": key}) for _p, key, table in params])
-    return _as_tuples([(table, row) for param, key, table in params for row in _value_rows(param, key, recorded)])
-
-
-def index_tuples(registry: Any, event: dict[str, Any]) -> dict[Any, list[tuple[Any, ...]]]:
-    """The search-index rows of one event as value tuples (`columns_of` order), without FHIRPath:
-    the audit write is on every request, so the rows of an event's repeating parts are cached."""
-    groups = _params(registry)
-    pairs: list[tuple[Any, tuple[Any, ...]]] = []
-    for part in ("agent", "codes", "entity"):
-        params = groups.get(part)
-        if not params:
-            continue
-        sub = _PART_OF_EVENT[part](event)
-        cache_key = (id(registry), part, orjson.dumps(sub))
-        hit = _PART_CACHE.get(cache_key)
-        if hit is None:
-            hit = _as_tuples(_param_rows(params, {**event, **sub}))
-            if len(_PART_CACHE) > 20_000:
-                _PART_CACHE.clear()
-            _PART_CACHE[cache_key] = hit
-        pairs.extend(hit)
-    if groups.get("date"):
-        pairs.extend(_date_rows(groups["date"], event["recorded"]))
-    if groups.get("patient"):
-        pairs.extend(_as_tuples(_param_rows(groups["patient"], event)))
-    out: dict[Any, list[tuple[Any, ...]]] = {}
-    for table, row in pairs:
-        out.setdefault(table, []).append(row)
-    return out
-
-
-def index_rows(registry: Any, event: dict[str, Any]) -> dict[Any, list[dict[str, Any]]]:
-    """`index_tuples` as column → value rows (what the generic index writer produces)."""
-    return {table: [dict(zip(columns_of(table), row, strict=True)) for row in rows]
-            for table, rows in index_tuples(registry, event).items()}
-
-
-def _insert_rows(cur: Any, mark: str, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Bulk INSERT through the DB-API: SQLite runs one prepared one-row statement per row (executemany
-    is cheap there); PostgreSQL gets COPY (rows formatted in C by psycopg, no per-row executions)."""
-    if not rows:
-        return
-    cols = ", ".join(columns)
-    if mark == "%s":
-        with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    cur.executemany(f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join([mark] * len(columns))})", rows)
-
-
-def _new_pks(cur: Any, mark: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """`rows` of resources with their res_pk first: taken from the key's sequence on PostgreSQL (so the
-    rows can be COPYed), given by the insert itself on SQLite (one multi-row INSERT … RETURNING)."""
-    if mark == "%s":
-        cur.execute("SELECT nextval(pg_get_serial_sequence('resources', 'res_pk')) FROM generate_series(1, %s)",
-                    (len(rows),))
-        return [(pk, *row) for (pk,), row in zip(cur.fetchall(), rows, strict=True)]
-    one = f"({', '.join([mark] * len(_RESOURCE_COLUMNS))})"
-    cur.execute(f"INSERT INTO resources ({', '.join(_RESOURCE_COLUMNS)}) VALUES {', '.join([one] * len(rows))} "
-                "RETURNING res_pk, res_id", [v for r in rows for v in r])
-    pk_of = dict((res_id, pk) for pk, res_id in cur.fetchall())
-    return [(pk_of[row[1]], *row) for row in rows]
-
-
-_RESOURCE_COLUMNS = ("res_type", "res_id", "version_id", "last_updated", "updated_us", "deleted", "content")
 
 
 class AuditSink:
@@ -421,40 +265,16 @@ class AuditSink:
                     log.exception("could not write %d AuditEvents", len(chunk))
 
     def _insert(self, chunk: list[Pending | dict[str, Any]]) -> None:
-        """One transaction, a few multi-row INSERTs (DB-API, no per-row SQLAlchemy work): resources,
-        history, index rows."""
-        from fhir_server.storage.sql import now_instant
-
-        last_updated, updated_us = now_instant()
-        rows: list[tuple[Any, ...]] = []
-        index: dict[str, dict[Any, list[tuple[Any, ...]]]] = {}
-        for item in chunk:
-            event = event_of(item) if isinstance(item, Pending) else item
-            res_id = str(uuid.uuid4())
-            body = {"resourceType": "AuditEvent", "id": res_id,
-                    "meta": {"versionId": "1", "lastUpdated": last_updated},
-                    **{k: v for k, v in event.items() if k != "resourceType"}}
-            rows.append(("AuditEvent", res_id, 1, last_updated, updated_us, False, orjson.dumps(body).decode()))
-            if self.registry is not None:
-                index[res_id] = index_tuples(self.registry, body)
-        from fhir_server.storage.tables import resource_history, resources
-
+        """One transaction: the captured requests in one bulk insert into the trail, events given
+        whole (the OAuth endpoints') one by one with their index rows."""
+        stored_us = time.time_ns() // 1000 // 1000 * 1000
+        captured = [columns_of(item, stored_us) for item in chunk if isinstance(item, Pending)]
         with self.repo.unit_of_work() as uow:
-            conn = uow.conn
-            mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-            cur = conn.connection.driver_connection.cursor()
-            keyed = _new_pks(cur, mark, rows)
-            if mark == "%s":
-                _insert_rows(cur, mark, resources, ("res_pk", *_RESOURCE_COLUMNS), keyed)
-            pks = {row[2]: row[0] for row in keyed}
-            _insert_rows(cur, mark, resource_history, (*_RESOURCE_COLUMNS, "method"), [(*r, "POST") for r in rows])
-            values_of: dict[Any, list[tuple[Any, ...]]] = {}
-            for res_id, tables in index.items():
-                pk = pks[res_id]
-                for table, tuples in tables.items():
-                    values_of.setdefault(table, []).extend((*t, pk) for t in tuples)
-            for table, values in values_of.items():
-                _insert_rows(cur, mark, table, (*columns_of(table), "res_pk"), values)
+            cur, mark = dbapi_cursor(uow.conn)
+            insert_captured(cur, mark, captured)
+            for item in chunk:
+                if isinstance(item, dict):
+                    insert_given(cur, mark, self.registry, item, None, stored_us)
             cur.close()
 
     def flush(self) -> None:

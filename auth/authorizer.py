@@ -149,6 +149,11 @@ class Access:
         self._row_checkers[t] = checker
         return checker
 
+    @property
+    def national(self) -> bool:
+        """No boundary of place: the admin, or a jurisdiction role without a province."""
+        return self._national()
+
     def _national(self) -> bool:
         prof = self.profile
         return prof is not None and (prof.boundary == "none" or

@@ -33,9 +33,10 @@ _CONFORMANCE = ["StructureDefinition", "SearchParameter", "CodeSystem", "ValueSe
 
 RESOURCE_TYPES: dict[str, TypeConfig] = {
     **{name: TypeConfig(name) for name in _CLINICAL_AND_DIRECTORY},
-    # The audit trail is append-only: no update, patch or delete.
-    "AuditEvent": TypeConfig("AuditEvent", interactions=("create", *READ_ONLY), conditional_update=False,
-                             conditional_delete=False),
+    # The audit trail is append-only (one version per event: no update, patch, delete or history);
+    # it has a store of its own (auth/audit_trail.py).
+    "AuditEvent": TypeConfig("AuditEvent", interactions=("create", "read", "vread", "search-type"),
+                             conditional_create=False, conditional_update=False, conditional_delete=False),
     **{name: TypeConfig(name) for name in _CONFORMANCE},
     # The CapabilityStatement is generated (GET /metadata); stored ones are readable only.
     "CapabilityStatement": TypeConfig("CapabilityStatement", interactions=READ_ONLY, conditional_create=False,

@@ -97,6 +97,9 @@ class FhirService:
         self.write_hooks: list[WriteHook] = []
         # Called once per top-level request with (request, interaction, response or None, error or None).
         self.audit: Callable[[FhirRequest, str, FhirResponse | None, FhirError | None], None] | None = None
+        # Resource types a component serves from a store of its own (auth: AuditEvent from the audit
+        # trail): interaction → handler; the interactions not listed take the generic path.
+        self.type_handlers: dict[str, dict[str, Callable[..., FhirResponse]]] = {}
         # Flask blueprints a component adds at the edge (auth pages, OAuth endpoints); create_app registers them.
         self.blueprints: list[Any] = []
 
@@ -126,6 +129,11 @@ class FhirService:
                 raise BadRequest("Bundles cannot be nested in a batch or transaction",
                                  "Không thể lồng Bundle trong batch hoặc transaction")
             self.authorizer.authorize(req, interaction)
+            own = self.type_handlers.get(req.res_type or "")
+            if own is not None and interaction in own:
+                return own[interaction](self, req, **kwargs)
+            if self.type_handlers and interaction in ("search-type", "search-system"):
+                self._refuse_elsewhere(req)
             return handler(self, req, **kwargs)
         except FhirError as exc:
             if req.entry_index is not None and not getattr(exc, "_located", False):
@@ -135,6 +143,22 @@ class FhirService:
 
     def capabilities(self, req: FhirRequest) -> FhirResponse:
         return capabilities(self, req)
+
+    def _refuse_elsewhere(self, req: FhirRequest) -> None:
+        """A type served from its own store is not in the generic index: a system search or an
+        include that names it would silently find nothing, so it is refused instead."""
+        for name, value in req.params:
+            code = name.split(":")[0]
+            if code == "_type":
+                named = [t for t in value.split(",") if t in self.type_handlers]
+            elif code in ("_include", "_revinclude"):
+                named = [t for t in (value.split(":")[0], value.split(":")[-1]) if t in self.type_handlers]
+            else:
+                continue
+            if named:
+                raise BadRequest(f"{named[0]} is searched on its own ({named[0]}?...), not through {code}",
+                                 f"{named[0]} được tìm kiếm riêng ({named[0]}?...), không qua {code}",
+                                 expression=name)
 
     def _operation(self, req: FhirRequest) -> FhirResponse:
         code = (req.operation or "").lstrip("$")
@@ -205,10 +229,14 @@ class FhirService:
         return list(fn(res_type)) if fn else []
 
     def search_includes_for(self, res_type: str) -> list[str]:
+        if res_type in self.type_handlers:
+            return []
         fn = getattr(self.search, "capability_includes", None)
         return list(fn(res_type)) if fn else []
 
     def search_revincludes_for(self, res_type: str) -> list[str]:
+        if res_type in self.type_handlers:
+            return []
         fn = getattr(self.search, "capability_revincludes", None)
         return list(fn(res_type)) if fn else []
 

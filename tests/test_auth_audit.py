@@ -110,41 +110,6 @@ def test_no_one_but_the_admin_creates_audit_events(world: World) -> None:
         assert world.send("POST", "/fhir/AuditEvent", who, body).status_code == 403
 
 
-def test_the_fast_audit_index_equals_the_generic_index_writer() -> None:
-    from auth.audit import build_event, index_rows
-    from fhir_server.errors import Forbidden
-    from fhir_server.interactions.model import FhirRequest, FhirResponse
-    from fhir_server.principal import Principal
-    from fhir_server.registry import RESOURCE_TYPES
-    from fhir_server.search.index import IndexWriter
-    from fhir_server.search.registry import SearchRegistry
-
-    registry = SearchRegistry.from_files(RESOURCE_TYPES)
-    user = Principal(client_id="app", role="patient", organization="Organization/org-c", user="Patient/p1")
-    cases = [
-        (FhirRequest(method="GET", res_type="Patient", res_id="p1", source_address="10.0.0.1", principal=user),
-         "read", FhirResponse(status=200), None),
-        (FhirRequest(method="GET", res_type="Encounter", params=[("subject", "Patient/p1")]), "search-type", None,
-         Forbidden("no", "không")),
-        (FhirRequest(method="POST", principal=Principal(client_id="his", organization="Organization/o")),
-         "transaction", FhirResponse(status=200), None),
-    ]
-    writer = IndexWriter(registry)
-    from auth.audit import auth_event
-
-    bodies = [{"resourceType": "AuditEvent", "id": "x", **build_event(*case)} for case in cases]
-    bodies += [{"resourceType": "AuditEvent", "id": "y", **auth_event("token", 401, "c-1", None, "10.0.0.2")},
-               {"resourceType": "AuditEvent", "id": "z", **auth_event("login", 303, None, "bs-an", None)}]
-    for body in bodies:
-
-        def canon(rows: dict[object, list[dict[str, object]]]) -> set[tuple[str, tuple[object, ...]]]:
-            return {(t.name, tuple(sorted((k, v) for k, v in r.items() if k != "res_pk"))) for t, rs in rows.items()
-                    for r in rs}
-
-        generic = writer.rows("AuditEvent", body)
-        assert canon(index_rows(registry, body)) == canon(generic)
-
-
 def test_oauth_endpoint_requests_are_recorded_without_secrets(world: World) -> None:
     client_id = world.audit_client  # type: ignore[attr-defined]
     found = events(world, "admin", f"altid={client_id}&type=http://dicom.nema.org/resources/ontology/DCM|110114")

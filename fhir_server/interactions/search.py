@@ -36,7 +36,11 @@ def _resource(stored: StoredResource, shape: Any) -> Any:
 def search(svc: FhirService, req: FhirRequest) -> FhirResponse:
     if req.res_type is not None:
         require_type(req.res_type, "search-type")
-    result = run_search(svc, req)
+    return searchset(req, run_search(svc, req))
+
+
+def searchset(req: FhirRequest, result: SearchResult) -> FhirResponse:
+    """The searchset Bundle of a search result (also for types served from a store of their own)."""
     base = req.base_url
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:

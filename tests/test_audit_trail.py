@@ -1,0 +1,219 @@
+"""The audit trail's own table: what a captured request reads back as, that every R4 AuditEvent
+search parameter finds its events (captured or given whole), paging, the boundary on reads,
+and events moved from the resources table of an older database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from authkit import World, close_app, database, make_world_app
+from conftest import BACKENDS
+
+from auth.audit import build_event, capture, columns_of
+from auth.audit_search import TrailQuery
+from auth.audit_trail import dbapi_cursor, index_values, insert_captured, insert_given
+from fhir_server.errors import Forbidden
+from fhir_server.interactions.model import FhirRequest, FhirResponse
+from fhir_server.principal import Principal
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: Any, tmp_path_factory: Any) -> Iterator[World]:
+    url, schema = database(request.param, tmp_path_factory.mktemp("trail"))
+    app = make_world_app(url)
+    yield World(app)
+    close_app(app, schema)
+
+
+USER = Principal(client_id="app-1", role="patient", organization="Organization/org-c", user="Patient/p1")
+CASES = [
+    (FhirRequest(method="GET", res_type="Patient", res_id="p1", source_address="10.0.0.1", principal=USER),
+     "read", FhirResponse(status=200), None),
+    (FhirRequest(method="GET", res_type="Encounter", params=[("subject", "Patient/p1")], source_address="10.0.0.9"),
+     "search-type", None, Forbidden("no", "không")),
+    (FhirRequest(method="POST", principal=Principal(client_id="his-7", organization="Organization/o-7")),
+     "transaction", FhirResponse(status=200), None),
+]
+
+
+def _trail(world: World) -> Any:
+    return world.svc.type_handlers["AuditEvent"]["read"].__self__.trail
+
+
+def _store(world: World, case: tuple[Any, ...]) -> tuple[int, int, dict[str, Any]]:
+    """The case once as a captured row and once given whole; → (captured pk, given pk, its event)."""
+    pending = capture(*case)
+    event = build_event(*case)
+    with world.svc.repo.unit_of_work() as uow:
+        cur, mark = dbapi_cursor(uow.conn)
+        insert_captured(cur, mark, [columns_of(pending, 1_700_000_000_000_000)])
+        cur.execute("SELECT max(pk) FROM audit_trail")
+        captured_pk = int(cur.fetchone()[0])
+        given_pk = insert_given(cur, mark, world.svc.search.registry, event, None, 1_700_000_000_000_000)
+        cur.close()
+    return captured_pk, given_pk, event
+
+
+def _found(world: World, query: list[tuple[str, str]]) -> set[int]:
+    q = TrailQuery(params=[*query, ("_count", "1000")], base_url="http://x/fhir", strict=True, boundary=None,
+                   default_count=20, max_count=1000)
+    with world.svc.repo.search_connection() as conn:
+        return {s.res_pk for s in _trail(world).search(conn, q).matches}
+
+
+@pytest.mark.parametrize("case", CASES, ids=["read", "denied-search", "transaction"])
+def test_a_captured_request_reads_back_as_the_event_built_for_it(world: World, case: tuple[Any, ...]) -> None:
+    captured_pk, _given, event = _store(world, case)
+    with world.svc.repo.search_connection() as conn:
+        stored = _trail(world).read(conn, str(captured_pk), None)
+    import orjson
+
+    body = orjson.loads(stored.content)
+    assert body["id"] == str(captured_pk) and body["meta"]["versionId"] == "1"
+    assert {k: v for k, v in body.items() if k not in ("id", "meta")} == event
+
+
+@pytest.mark.parametrize("case", CASES, ids=["read", "denied-search", "transaction"])
+def test_every_value_the_r4_parameters_extract_finds_the_event_captured_and_given_whole(
+        world: World, case: tuple[Any, ...]) -> None:
+    captured_pk, given_pk, event = _store(world, case)
+    values = index_values(world.svc.search.registry, event)  # the generic FHIRPath extraction
+    expected = {"subtype", "type"} | ({"agent", "altid"} if case[0].principal is not None else {"address"})
+    assert {code for code, _s, _v in values} >= expected
+    for code, system, value in values:
+        params = world.svc.search.registry.for_type("AuditEvent")
+        kind = next(p.type for p in params if p.code == code)
+        if kind == "reference":
+            raw = f"{system}/{value}" if system else value
+        elif kind == "token":
+            raw = f"{system}|{value}" if system else value
+        else:
+            raw = value
+        found = _found(world, [(code, raw)])
+        assert {captured_pk, given_pk} <= found, (code, raw)
+        assert not {captured_pk, given_pk} & _found(world, [(code, raw + "-other")]), (code, raw)
+    for code in ("action", "outcome"):
+        assert {captured_pk, given_pk} <= _found(world, [(code, event[code])])
+    recorded = event["recorded"]
+    assert {captured_pk, given_pk} <= _found(world, [("date", recorded[:10]), ("date", f"le{recorded}")])
+
+
+def test_an_id_only_reference_finds_each_type_the_parameter_can_point_at(world: World) -> None:
+    captured_pk, given_pk, _event = _store(world, CASES[0])
+    assert {captured_pk, given_pk} <= _found(world, [("agent", "p1")])
+    assert {captured_pk, given_pk} <= _found(world, [("agent:Patient", "p1"), ("patient", "Patient/p1")])
+    assert not {captured_pk, given_pk} & _found(world, [("agent:Practitioner", "p1")])
+
+
+def test_pages_follow_signed_links_without_gaps_or_repeats(world: World) -> None:
+    for i in range(7):
+        body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": f"2026-11-0{i + 1}T00:00:00Z",
+                "agent": [{"who": {"reference": "Organization/paging"}, "requestor": True}],
+                "source": {"observer": {"display": "paging"}}}
+        assert world.send("POST", "/fhir/AuditEvent", "admin", body).status_code == 201
+    seen: list[str] = []
+    url: str | None = "/fhir/AuditEvent?agent=Organization/paging&_sort=-date&_count=3"
+    totals = []
+    while url:
+        resp = world.get(url, "admin")
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        bundle = resp.get_json()
+        totals.append(bundle.get("total"))
+        seen += [e["resource"]["recorded"] for e in bundle.get("entry", [])]
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = "/fhir" + nxt[0].split("/fhir", 1)[1] if nxt else None
+    assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) == 7
+    assert totals[0] == 7  # counted on the first page (later pages as the generic search: on request)
+
+
+def test_an_altered_paging_link_is_refused(world: World) -> None:
+    resp = world.get("/fhir/AuditEvent?_page=bm90LXNpZ25lZA", "admin")
+    assert resp.status_code == 400 and resp.get_json()["issue"][0]["expression"] == ["_page"]
+
+
+def test_every_event_has_one_version_and_no_history(world: World) -> None:
+    body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-11-01T00:00:00Z",
+            "agent": [{"who": {"reference": "Organization/org-p"}, "requestor": True}],
+            "source": {"observer": {"display": "versions"}}}
+    created = world.send("POST", "/fhir/AuditEvent", "admin", body)
+    assert created.status_code == 201
+    res_id = created.get_json()["id"]
+    assert created.headers["Location"].endswith(f"/AuditEvent/{res_id}/_history/1")
+    assert world.get(f"/fhir/AuditEvent/{res_id}/_history/1", "admin").status_code == 200
+    assert world.get(f"/fhir/AuditEvent/{res_id}/_history/2", "admin").status_code == 404
+    assert world.get(f"/fhir/AuditEvent/{res_id}/_history", "admin").status_code == 405
+
+
+def test_a_read_outside_the_jurisdiction_is_not_found(world: World) -> None:
+    ids = {}
+    for org in ("org-p", "org-m"):  # provinces 75 and 51
+        body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-11-01T00:00:00Z",
+                "agent": [{"who": {"reference": f"Organization/{org}"}, "requestor": True}],
+                "source": {"observer": {"display": "boundary"}}}
+        ids[org] = world.send("POST", "/fhir/AuditEvent", "admin", body).get_json()["id"]
+    for who in ("auditor", "regulator"):  # both of province 75
+        assert world.get(f"/fhir/AuditEvent/{ids['org-p']}", who).status_code == 200
+        outside = world.get(f"/fhir/AuditEvent/{ids['org-m']}", who)
+        assert outside.status_code == 404 and outside.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_total_counts_only_what_the_auditor_may_read(world: World) -> None:
+    world.get("/fhir/Patient/pat-commune", "commune")  # org-m's own request: outside province 75
+    bundle = world.get("/fhir/AuditEvent?_count=1000", "auditor").get_json()
+    agents = {a["who"].get("reference") for e in bundle.get("entry", []) for a in e["resource"]["agent"]}
+    assert "Organization/org-m" not in agents
+    assert bundle["total"] == len(bundle.get("entry", []))
+
+
+def test_unknown_parameters_are_ignored_with_a_warning_or_refused_when_strict(world: World) -> None:
+    lenient = world.get("/fhir/AuditEvent?no-such-param=1", "admin").get_json()
+    outcome = [e for e in lenient.get("entry", []) if e["search"]["mode"] == "outcome"]
+    assert outcome and outcome[0]["resource"]["issue"][0]["code"] == "not-supported"
+    strict = world.send("GET", "/fhir/AuditEvent?no-such-param=1", "admin", Prefer="handling=strict")
+    assert strict.status_code == 400 and strict.get_json()["issue"][0]["expression"] == ["no-such-param"]
+
+
+@pytest.mark.parametrize("query", ["?_type=AuditEvent", "/Patient?_revinclude=AuditEvent:patient",
+                                   "/AuditEvent?_include=AuditEvent:agent&_count=1"])
+def test_searches_that_would_reach_the_trail_through_the_generic_index_are_refused(world: World,
+                                                                                     query: str) -> None:
+    resp = world.send("GET", f"/fhir{query}", "admin", Prefer="handling=strict")
+    assert resp.status_code == 400 and resp.get_json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("query", ["date=xx2026", "agent:identifier=a|b", "outcome:not=0", "_sort=agent",
+                                   "_count=abc", "date:missing=true"])
+def test_malformed_trail_searches_are_bad_requests_not_server_errors(world: World, query: str) -> None:
+    resp = world.get(f"/fhir/AuditEvent?{quote(query, safe='=&')}", "admin")
+    assert resp.status_code == 400 and resp.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_audit_events_of_an_older_database_move_into_the_trail_with_their_ids(
+        tmp_path_factory: Any) -> None:
+    from auth.audit_trail import move_from_resources
+    from fhir_server.app import build_service
+    from fhir_server.settings import Settings
+    from fhir_server.storage.tables import resources
+
+    url, _schema = database("sqlite", tmp_path_factory.mktemp("moved"))
+    svc = build_service(Settings(database_url=url, auth_enabled=False, audit_enabled=False))
+    body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-10-01T08:00:00Z",
+            "agent": [{"who": {"reference": "Organization/org-old"}, "requestor": True}],
+            "source": {"observer": {"display": "old"}}}
+    with svc.repo.unit_of_work() as uow:  # as an older version stored it: an ordinary resource
+        uow.upsert("AuditEvent", "old-event-1", body, method="POST")
+    assert move_from_resources(svc.repo, svc.search.registry) == 1
+    assert move_from_resources(svc.repo, svc.search.registry) == 0
+    from sqlalchemy import func, select
+
+    with svc.repo.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(resources)
+                            .where(resources.c.res_type == "AuditEvent")).scalar() == 0
+    resp = svc.dispatch(FhirRequest(method="GET", res_type="AuditEvent", res_id="old-event-1"))
+    assert resp.status == 200 and '"Organization/org-old"' in (resp.content or "")
+    found = svc.dispatch(FhirRequest(method="GET", res_type="AuditEvent", params=[("agent", "Organization/org-old")]))
+    assert [e["resource"] for e in (found.resource or {}).get("entry", [])]
+    svc.repo.engine.dispose()
