@@ -14,12 +14,14 @@ from __future__ import annotations
 import atexit
 import base64
 import logging
-import queue
+import os
 import threading
 import time
+import weakref
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -194,24 +196,36 @@ def auth_event(endpoint: str, status: int, client_id: str | None, user: str | No
     return event
 
 
+def _forget_thread_of(ref: weakref.ref[AuditSink]) -> None:
+    sink = ref()
+    if sink is not None:
+        sink._forget_thread()
+
+
 class AuditSink:
     def __init__(self, repo: Any, registry: Any = None, batch: int = 500, interval: float = 0.5) -> None:
         self.repo = repo
         self.registry = registry
         self.batch = batch
         self.interval = interval
-        self._queue: queue.Queue[Pending | dict[str, Any]] = queue.Queue()
+        # A deque: appends are atomic under the GIL, so the request thread takes no lock.
+        self._queue: deque[Pending | dict[str, Any]] = deque()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self._closed = False
         self._wake = threading.Event()  # never set: the writer wakes every `interval`
         atexit.register(self.flush)
+        os.register_at_fork(after_in_child=partial(_forget_thread_of, weakref.ref(self)))
+
+    def _forget_thread(self) -> None:
+        """In a forked child (a gunicorn worker): the parent's writer thread does not exist here."""
+        self._thread = None
+        self._lock = threading.Lock()
 
     def __call__(self, req: FhirRequest, interaction: str, resp: FhirResponse | None,
                  error: FhirError | None) -> None:
         try:
-            self._queue.put(capture(req, interaction, resp, error))
+            self._queue.append(capture(req, interaction, resp, error))
         except Exception:  # auditing must never break a request; it is logged instead
             log.exception("could not capture an AuditEvent")
             return
@@ -219,17 +233,14 @@ class AuditSink:
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue an event built elsewhere (the OAuth endpoints)."""
-        self._queue.put(event)
+        self._queue.append(event)
         self._ensure_thread()
 
     def _ensure_thread(self) -> None:
-        import os
-
-        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+        if self._thread is not None:  # the writer never ends before `close` (it logs what fails)
             return
         with self._lock:
-            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 
@@ -237,7 +248,7 @@ class AuditSink:
         # Events stay in the queue until written, so a flush (under the same lock) sees all of them.
         while not self._closed:
             self._wake.wait(self.interval)
-            if not self._queue.empty():
+            if self._queue:
                 self._write([])
 
     def close(self) -> None:
@@ -250,19 +261,21 @@ class AuditSink:
 
     def _write(self, events: list[Pending | dict[str, Any]]) -> None:
         with self._lock:
-            while len(events) < 10_000:
-                try:
-                    events.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if not events:
-                return
-            for start in range(0, len(events), self.batch):
-                chunk = events[start:start + self.batch]
-                try:
-                    self._insert(chunk)
-                except Exception:
-                    log.exception("could not write %d AuditEvents", len(chunk))
+            self._drain(events)
+
+    def _drain(self, events: list[Pending | dict[str, Any]]) -> None:
+        """Write what is queued, in batches (the caller holds the lock)."""
+        while len(events) < 10_000:
+            try:
+                events.append(self._queue.popleft())
+            except IndexError:
+                break
+        for start in range(0, len(events), self.batch):
+            chunk = events[start:start + self.batch]
+            try:
+                self._insert(chunk)
+            except Exception:
+                log.exception("could not write %d AuditEvents", len(chunk))
 
     def _insert(self, chunk: list[Pending | dict[str, Any]]) -> None:
         """One transaction: the captured requests in one bulk insert into the trail, events given

@@ -275,12 +275,20 @@ class RowChecker:
         self.owner = compiler.owner
         self.anchor_type = compiler.anchor.res_type
         self.anchor_ids = frozenset(compiler.anchor.ids)
-        m = "%s" if paramstyle in ("format", "pyformat") else "?"
+        m = self._mark = "%s" if paramstyle in ("format", "pyformat") else "?"
+        # Only the reference parameters some forward link follows matter (an Appointment's participant
+        # is indexed under actor, patient, practitioner and location: reading the others is waste).
+        self._keys: dict[tuple[str, str], int] = {}
+        used = sorted({self._key(t, link.partition(">")[0]) for table in (self.links, self.owner)
+                       for t, links in table.items() for link in links if not link.startswith(("<", "_"))})
+        only = f" AND ref.param IN ({', '.join(str(k) for k in used)})" if used else ""
+        only2 = only.replace("ref.", "ref2.")
         # The resource row (any state at the top; nested ones must not be deleted) and its references.
         self.node_sql = ("SELECT r.deleted, ref.param, ref.target_type, ref.target_id FROM resources r "
-                         f"LEFT JOIN search_reference ref ON ref.res_pk = r.res_pk "
+                         f"LEFT JOIN search_reference ref ON ref.res_pk = r.res_pk{only} "
                          f"WHERE r.res_type = {m} AND r.res_id = {m}")
-        self.refs_sql = f"SELECT param, target_type, target_id FROM search_reference WHERE res_pk = {m}"
+        self.refs_sql = (f"SELECT ref.param, ref.target_type, ref.target_id FROM search_reference ref "
+                         f"WHERE ref.res_pk = {m}{only}")
         self.reverse_sql = ("SELECT src.res_pk FROM search_reference ref JOIN resources src ON src.res_pk = ref.res_pk "
                             f"WHERE ref.param = {m} AND ref.target_type = {m} AND ref.target_id = {m} "
                             f"AND src.deleted = {m}")
@@ -288,10 +296,16 @@ class RowChecker:
         # point at: most boundaries are decided within these two levels, in one round trip.
         self.two_levels_sql = (
             "SELECT ref.param, ref.target_type, ref.target_id, t.deleted, ref2.param, ref2.target_type, "
-            "ref2.target_id FROM resources r JOIN search_reference ref ON ref.res_pk = r.res_pk "
+            f"ref2.target_id FROM resources r JOIN search_reference ref ON ref.res_pk = r.res_pk{only} "
             "LEFT JOIN resources t ON t.res_type = ref.target_type AND t.res_id = ref.target_id "
-            "LEFT JOIN search_reference ref2 ON ref2.res_pk = t.res_pk "
+            f"LEFT JOIN search_reference ref2 ON ref2.res_pk = t.res_pk{only2} "
             f"WHERE r.res_type = {m} AND r.res_id = {m}")
+
+    def _key(self, res_type: str, code: str) -> int:
+        key = self._keys.get((res_type, code))
+        if key is None:
+            key = self._keys[(res_type, code)] = param_key(res_type, code)
+        return key
 
     TWO_LEVELS_WIDTH = 7
 
@@ -332,13 +346,13 @@ class RowChecker:
                 if depth <= 0:
                     continue
                 src_type, _, code = link[1:].partition(".")
-                for (src_pk,) in fetch(self.reverse_sql, (param_key(src_type, code), res_type, res_id, False)):
+                for (src_pk,) in fetch(self.reverse_sql, (self._key(src_type, code), res_type, res_id, False)):
                     src_refs = [tuple(r) for r in fetch(self.refs_sql, (src_pk,))]
                     if self._inside_pk(fetch, src_type, src_pk, src_refs, depth - 1):
                         return True
                 continue
             code, _, target = link.partition(">")
-            key = param_key(res_type, code)
+            key = self._key(res_type, code)
             if not target:
                 if any(p == key and tt == self.anchor_type and ti in self.anchor_ids for p, tt, ti in refs):
                     return True
@@ -354,8 +368,7 @@ class RowChecker:
         """A referring resource (known to exist and not be deleted): needs its id only for `_self`."""
         res_id = None
         if "_self" in self.owner.get(res_type, ()) and res_type == self.anchor_type:
-            m = self.refs_sql.rsplit(" ", 1)[1]
-            rows = fetch(f"SELECT res_id FROM resources WHERE res_pk = {m}", (res_pk,))
+            rows = fetch(f"SELECT res_id FROM resources WHERE res_pk = {self._mark}", (res_pk,))
             res_id = rows[0][0] if rows else None
         return self._inside(fetch, res_type, res_id or "", refs, depth, top=False)
 
