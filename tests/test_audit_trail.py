@@ -217,3 +217,34 @@ def test_audit_events_of_an_older_database_move_into_the_trail_with_their_ids(
     found = svc.dispatch(FhirRequest(method="GET", res_type="AuditEvent", params=[("agent", "Organization/org-old")]))
     assert [e["resource"] for e in (found.resource or {}).get("entry", [])]
     svc.repo.engine.dispose()
+
+
+def test_result_parameters_shape_count_and_sort_the_trail(world: World) -> None:
+    for day in ("03", "01", "02"):
+        body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": f"2026-09-{day}T00:00:00Z",
+                "outcome": "0", "action": "E",
+                "agent": [{"who": {"reference": "Organization/shaping"}, "requestor": True,
+                                           "network": {"address": "Host-A.example"}}],
+                "source": {"observer": {"display": "shaping"}}}
+        assert world.send("POST", "/fhir/AuditEvent", "admin", body).status_code == 201
+    base = "/fhir/AuditEvent?agent=Organization/shaping"
+    count = world.get(f"{base}&_summary=count", "admin").get_json()
+    assert count["total"] == 3 and "entry" not in count
+    shaped = world.get(f"{base}&_elements=outcome&_sort=date", "admin").get_json()
+    recorded = [e["resource"] for e in shaped["entry"]]
+    assert recorded and all("action" not in r and r["outcome"] == "0" for r in recorded)
+    dates = [e["resource"]["recorded"] for e in world.get(f"{base}&_sort=date", "admin").get_json()["entry"]]
+    assert dates == sorted(dates)
+    assert world.get(f"{base}&address:contains=a.exam", "admin").get_json()["total"] == 3
+    assert world.get(f"{base}&address=host-a", "admin").get_json()["total"] == 3
+    assert world.get(f"{base}&address:exact=host-a", "admin").get_json()["total"] == 0
+    first = shaped["entry"][0]["resource"]["id"]
+    assert [e["resource"]["id"] for e in world.get(f"{base}&_id={first}", "admin").get_json()["entry"]] == [first]
+
+
+def test_the_capability_statement_says_what_the_trail_supports(world: World) -> None:
+    meta = world.client.get("/fhir/metadata").get_json()
+    audit = next(r for r in meta["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    assert {i["code"] for i in audit["interaction"]} == {"create", "read", "vread", "search-type"}
+    assert {"date", "agent", "entity", "outcome"} <= {p["name"] for p in audit.get("searchParam", [])}
+    assert not audit.get("searchInclude") and not audit.get("searchRevInclude")
