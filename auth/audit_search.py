@@ -83,11 +83,14 @@ class TrailSearch:
         """SQL for one `name[:modifier]=value[,value]` (values ORed)."""
         code, _, modifier = name.partition(":")
         values = _split_commas(raw)
+        if "\x00" in raw:  # PostgreSQL text cannot hold it; no stored value has it
+            raise BadRequest(f"Parameter {name} contains a NUL character", f"Tham số {name} chứa ký tự NUL",
+                             expression=name)
         if not values:
             raise BadRequest(f"Parameter {name} has no value", f"Tham số {name} không có giá trị", expression=name)
         if code == "_id":
             _no_modifier(name, modifier)
-            return or_(*[T.pk == int(v) if v.isdigit() else T.given_id == v for v in values])
+            return or_(*[_id_clause(v) for v in values])
         if code in ("date", "_lastUpdated"):
             _no_modifier(name, modifier)
             return or_(*[self._date(code, v, name) for v in values])
@@ -117,7 +120,10 @@ class TrailSearch:
         if param.type == "reference":
             if modifier and not modifier[0].isupper():
                 raise _unsupported_modifier(name)
-            ref_type, ref_id, url = _reference(raw, modifier or None, base_url)
+            parsed = _reference(raw, modifier or None, base_url)
+            if parsed is None:
+                return false()
+            ref_type, ref_id, url = parsed
             targets = (ref_type,) if ref_type else tuple(param.targets)
             parts = [_ref_column(c, targets, ref_id, url) for c in cols]
             side = and_(I.param == param.code, I.value == (url or ref_id))
@@ -241,8 +247,7 @@ class TrailSearch:
         """The row of one event (None when it does not exist or lies outside the boundary)."""
         if boundary is False:
             return None
-        key = T.pk == int(res_id) if res_id.isdigit() and len(res_id) < 19 else T.given_id == res_id
-        stmt = select(*SELECTED).where(key)
+        stmt = select(*SELECTED).where(_id_clause(res_id))
         if boundary is not None:
             stmt = stmt.where(boundary)
         row = conn.execute(stmt.limit(1)).first()
@@ -263,6 +268,11 @@ class TrailSearch:
                  if c.name and c.kind == "ref" and c.only_type in (None, target_type)]
         side = and_(I.param == code, I.system == target_type, I.value.in_(side_ids))
         return or_(*parts, T.pk.in_(select(I.pk).where(side)))
+
+
+def _id_clause(res_id: str) -> Any:
+    """A row number (a BIGINT: at most 18 digits here) or an id given before the row existed."""
+    return T.pk == int(res_id) if res_id.isdigit() and len(res_id) < 19 else T.given_id == res_id
 
 
 class _Unknown(Exception):
@@ -298,8 +308,8 @@ def _split_commas(raw: str) -> list[str]:
     return [v for v in out if v]
 
 
-def _reference(raw: str, type_modifier: str | None, base_url: str) -> tuple[str | None, str, str | None]:
-    """→ (type or None, id, absolute URL not of this server or None)."""
+def _reference(raw: str, type_modifier: str | None, base_url: str) -> tuple[str | None, str, str | None] | None:
+    """→ (type or None, id, absolute URL not of this server or None); None: matches nothing."""
     value = raw
     if base_url and value.startswith(base_url.rstrip("/") + "/"):
         value = value[len(base_url.rstrip("/")) + 1:]
@@ -309,7 +319,7 @@ def _reference(raw: str, type_modifier: str | None, base_url: str) -> tuple[str 
     if base is not None or rtype is None or rid is None:
         return None, value, value
     if type_modifier and rtype != type_modifier:
-        return rtype, "\x00", None  # matches nothing
+        return None
     return rtype, rid, None
 
 

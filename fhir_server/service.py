@@ -38,6 +38,15 @@ WriteGuard = Callable[[FhirRequest, StoredResource], None]
 WriteHook = Callable[[FhirRequest, UnitOfWork, WriteResult], None]
 
 
+def refuse_nul(params: list[tuple[str, str]]) -> None:
+    """A NUL character in a parameter is bad input (PostgreSQL text cannot even hold it): 400, not 500."""
+    for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            raise BadRequest(f"Parameter '{name.replace(chr(0), '?')}' contains a NUL character",
+                             f"Tham số '{name.replace(chr(0), '?')}' chứa ký tự NUL",
+                             expression=name.replace("\x00", "?"))
+
+
 def route(req: FhirRequest) -> str:
     """The interaction name (R4 CapabilityStatement codes) for a request."""
     m = req.method
@@ -118,6 +127,8 @@ class FhirService:
     def _dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:
         interaction = route(req)
         try:
+            if req.params:
+                refuse_nul(req.params)
             if interaction == "capabilities":
                 return capabilities(self, req)
             if interaction == "operation":

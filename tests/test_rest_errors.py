@@ -111,3 +111,15 @@ def test_nothing_is_written_when_validation_fails(client: Any) -> None:
     post(client, "Appointment", appointment(status="maybe"))
     history = client.get("/fhir/Appointment/_history").get_json()
     assert history.get("entry", []) == []
+
+
+def test_a_nul_character_in_a_search_parameter_is_400_on_every_backend(client: Any) -> None:
+    for query in ("Patient?name=%00", "Appointment?patient=Patient/%00", "Patient?_id=a%00", "Patient?%00=1"):
+        body = assert_outcome(client.get(f"/fhir/{query}"), 400)
+        assert "NUL" in body["issue"][0]["diagnostics"]
+
+
+def test_a_nul_character_in_conditional_criteria_is_400(client: Any) -> None:
+    resp = client.post("/fhir/Appointment", json=appointment(), content_type=FHIR_JSON,
+                       headers={"If-None-Exist": "identifier=%00"})
+    assert_outcome(resp, 400)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from fhir_server.errors import BadRequest, InvalidResource, Issue, MethodNotAllowed, NotFound, PreconditionFailed
 from fhir_server.interactions.model import FhirRequest, FhirResponse, parse_etag
@@ -85,6 +86,8 @@ def unit_of_work(svc: FhirService, req: FhirRequest) -> Iterator[UnitOfWork]:
 
 def single_match(svc: FhirService, uow: UnitOfWork, res_type: str, criteria: str, what: str,
                  req: FhirRequest | None = None) -> list[Any]:
+    if "\x00" in unquote(criteria):
+        raise BadRequest("The conditional criteria contain a NUL character", "Tiêu chí điều kiện chứa ký tự NUL")
     uow.lock_criteria(f"{res_type}?{criteria}")
     # Resources outside the requester's boundary do not match (they do not exist for it).
     boundary = svc.boundary(req) if req is not None else None
