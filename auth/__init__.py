@@ -112,6 +112,7 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
     if settings.audit_enabled:
         sink = AuditSink(svc.repo, svc.search.registry)
         svc.audit = sink
+        svc.commit_hooks.append(sink.in_transaction)
         authorizer.flush_audit = sink.flush
     service = AuthService(store, keys, policy, config, verifier, facts)
     service.on_revoke = authorizer.forget_revocation

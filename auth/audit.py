@@ -62,7 +62,7 @@ class Pending:
     address: str | None
     res_type: str | None
     res_id: str | None
-    created: str | None  # "Type/id" a create produced
+    created: str | None  # "Type/id" a write without an id in its URL produced
     params: tuple[tuple[str, str], ...]
     operation: str | None
     error_en: str | None
@@ -73,7 +73,8 @@ def capture(req: FhirRequest, interaction: str, resp: FhirResponse | None, error
     if interaction == "transaction" and isinstance(req.body, dict) and req.body.get("type") == "batch":
         interaction = "batch"
     created = None
-    if resp is not None and resp.stored is not None and interaction == "create":
+    if (resp is not None and resp.stored is not None and req.res_id is None
+            and interaction in ("create", "update", "patch")):  # the id the server (or the criteria) chose
         created = f"{resp.stored.res_type}/{resp.stored.res_id}"
     error_en = (error.issues[0].en if error.issues else "") if error is not None else None
     return Pending(time.time_ns() // 1000, interaction, status, req.principal, req.source_address, req.res_type,
@@ -224,12 +225,28 @@ class AuditSink:
 
     def __call__(self, req: FhirRequest, interaction: str, resp: FhirResponse | None,
                  error: FhirError | None) -> None:
+        if req.audited and error is None:
+            return  # written with the request's own writes (`in_transaction`)
         try:
             self._queue.append(capture(req, interaction, resp, error))
         except Exception:  # auditing must never break a request; it is logged instead
             log.exception("could not capture an AuditEvent")
             return
         self._ensure_thread()
+
+    def in_transaction(self, req: FhirRequest, uow: Any) -> None:
+        """A write's AuditEvent, inserted in the write's own transaction (a commit hook): a committed
+        write always has its record, even if the worker is killed a moment later. Should the commit
+        fail, the record goes with it and the failure is recorded through the queue instead."""
+        from fhir_server.service import route
+
+        stored = req.written
+        status = 201 if stored is not None and stored.version_id == 1 and req.method in ("POST", "PUT") else 200
+        pending = capture(req, route(req), FhirResponse(status=status, stored=stored), None)
+        cur, mark = dbapi_cursor(uow.conn)
+        insert_captured(cur, mark, [columns_of(pending, time.time_ns() // 1000 // 1000 * 1000)])
+        cur.close()
+        req.audited = True
 
     def record(self, event: dict[str, Any]) -> None:
         """Queue an event built elsewhere (the OAuth endpoints)."""

@@ -119,12 +119,13 @@ class TrailInteractions:
             cur, mark = dbapi_cursor(uow.conn)
             pk = insert_given(cur, mark, self.registry, resource, new_id, stored_us)
             cur.close()
-        res_id = new_id or str(pk)
-        full = {"resourceType": TYPE, "id": res_id,
-                "meta": {"versionId": "1", "lastUpdated": last_updated_text(stored_us)},
-                **{k: v for k, v in resource.items() if k != "resourceType"}}
-        stored = StoredResource(TYPE, res_id, 1, full["meta"]["lastUpdated"], False, orjson.dumps(full).decode(),
-                                res_pk=pk)
+            res_id = new_id or str(pk)
+            full = {"resourceType": TYPE, "id": res_id,
+                    "meta": {"versionId": "1", "lastUpdated": last_updated_text(stored_us)},
+                    **{k: v for k, v in resource.items() if k != "resourceType"}}
+            stored = StoredResource(TYPE, res_id, 1, full["meta"]["lastUpdated"], False,
+                                    orjson.dumps(full).decode(), res_pk=pk)
+            req.written = stored  # the record of this create names it
         return FhirResponse(status=201, resource=full, content=stored.content, stored=stored,
                             location=f"{TYPE}/{res_id}/_history/1", is_write=True)
 

@@ -36,6 +36,9 @@ WriteGuard = Callable[[FhirRequest, StoredResource], None]
 # A write hook runs right after a create/update/patch stored a resource, inside the same unit of work
 # (database transaction): what it writes commits with the resource, what it raises rolls everything back.
 WriteHook = Callable[[FhirRequest, UnitOfWork, WriteResult], None]
+# A commit hook runs once per top-level write request (create, update, patch, delete, transaction),
+# inside its unit of work just before the commit: what it writes commits with the request's writes.
+CommitHook = Callable[[FhirRequest, UnitOfWork], None]
 
 
 def refuse_nul(params: list[tuple[str, str]]) -> None:
@@ -104,6 +107,7 @@ class FhirService:
         self.profile_provider: Callable[[str], list[str]] | None = None
         self.write_guards: list[WriteGuard] = []
         self.write_hooks: list[WriteHook] = []
+        self.commit_hooks: list[CommitHook] = []
         # Called once per top-level request with (request, interaction, response or None, error or None).
         self.audit: Callable[[FhirRequest, str, FhirResponse | None, FhirError | None], None] | None = None
         # Resource types a component serves from a store of its own (auth: AuditEvent from the audit
@@ -220,8 +224,13 @@ class FhirService:
         self.authorizer.check_write(req, resource, current)
 
     def after_write(self, req: FhirRequest, uow: UnitOfWork, result: WriteResult) -> None:
+        req.written = result.stored
         for hook in self.write_hooks:
             hook(req, uow, result)
+
+    def before_commit(self, req: FhirRequest, uow: UnitOfWork) -> None:
+        for hook in self.commit_hooks:
+            hook(req, uow)
 
     def authorize_delete(self, req: FhirRequest, current: StoredResource) -> None:
         import orjson

@@ -259,3 +259,69 @@ def test_the_capability_statement_says_what_the_trail_supports(world: World) -> 
     assert {i["code"] for i in audit["interaction"]} == {"create", "read", "vread", "search-type"}
     assert {"date", "agent", "entity", "outcome"} <= {p["name"] for p in audit.get("searchParam", [])}
     assert not audit.get("searchInclude") and not audit.get("searchRevInclude")
+
+
+def _rows(world: World, entity: str | None = None, interaction: str | None = None) -> list[Any]:
+    """The trail's rows as stored now (no flush of the process's queue)."""
+    from sqlalchemy import select
+
+    from auth.audit_trail import audit_trail
+
+    stmt = select(audit_trail.c.pk, audit_trail.c.entity, audit_trail.c.interaction, audit_trail.c.outcome)
+    if entity is not None:
+        stmt = stmt.where(audit_trail.c.entity == entity)
+    if interaction is not None:
+        stmt = stmt.where(audit_trail.c.interaction == interaction)
+    with world.svc.repo.engine.connect() as conn:
+        return list(conn.execute(stmt))
+
+
+def _queued(world: World) -> list[Any]:
+    return list(world.svc.audit._queue)
+
+
+def test_a_write_is_recorded_in_its_own_transaction_not_through_the_queue(world: World) -> None:
+    body = {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/org-p"}}
+    resp = world.send("POST", "/fhir/Patient", "provincial", body)
+    assert resp.status_code == 201
+    entity = f"Patient/{resp.get_json()['id']}"
+    assert not [p for p in _queued(world) if getattr(p, "created", None) == entity]
+    rows = _rows(world, entity, "create")
+    assert len(rows) == 1 and rows[0].outcome == "0"  # committed with the Patient, before the response
+    update = world.send("PUT", f"/fhir/{entity}", "provincial", resp.get_json())
+    assert update.status_code == 200 and len(_rows(world, entity, "update")) == 1
+    delete = world.send("DELETE", f"/fhir/{entity}", "provincial")
+    assert delete.status_code in (200, 204) and len(_rows(world, entity, "delete")) == 1
+
+
+def test_a_refused_write_leaves_no_success_record_and_its_failure_is_recorded(world: World) -> None:
+    before = {r.pk for r in _rows(world, interaction="create")}
+    bad = {"resourceType": "Patient", "gender": "not-a-gender",
+           "managingOrganization": {"reference": "Organization/org-p"}}
+    assert world.send("POST", "/fhir/Patient", "provincial", bad).status_code in (400, 422)
+    world.svc.audit.flush()
+    new = [r for r in _rows(world, interaction="create") if r.pk not in before]
+    assert new and all(r.outcome == "4" for r in new)
+
+
+def test_a_transaction_is_recorded_once_with_its_writes(world: World) -> None:
+    before = {r.pk for r in _rows(world, interaction="transaction")}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/org-p"}},
+         "request": {"method": "POST", "url": "Patient"}}]}
+    assert world.send("POST", "/fhir", "provincial", bundle).status_code == 200
+    new = [r for r in _rows(world, interaction="transaction") if r.pk not in before]
+    assert len(new) == 1 and new[0].outcome == "0"
+
+
+def test_a_rolled_back_transaction_has_only_its_failure_recorded(world: World) -> None:
+    before = {r.pk for r in _rows(world, interaction="transaction")}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/org-p"}},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Patient", "gender": "not-a-gender"},
+         "request": {"method": "POST", "url": "Patient"}}]}
+    assert world.send("POST", "/fhir", "provincial", bundle).status_code >= 400
+    world.svc.audit.flush()
+    new = [r for r in _rows(world, interaction="transaction") if r.pk not in before]
+    assert len(new) == 1 and new[0].outcome == "4"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -78,10 +78,15 @@ def prefix_issues(issues: list[Issue], entry_index: int | None) -> list[Issue]:
 
 @contextmanager
 def unit_of_work(svc: FhirService, req: FhirRequest) -> Iterator[UnitOfWork]:
-    """Join the Bundle's transaction when inside one, else open our own."""
-    ctx = nullcontext(req.uow) if req.uow is not None else svc.repo.unit_of_work()
-    with ctx as uow:
+    """Join the Bundle's transaction when inside one, else open our own (and run the service's commit
+    hooks in it before it commits, for a top-level request: not for a batch's entries)."""
+    if req.uow is not None:
+        yield req.uow
+        return
+    with svc.repo.unit_of_work() as uow:
         yield uow
+        if req.entry_index is None:
+            svc.before_commit(req, uow)
 
 
 def single_match(svc: FhirService, uow: UnitOfWork, res_type: str, criteria: str, what: str,

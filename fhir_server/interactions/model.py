@@ -27,6 +27,10 @@ class FhirRequest:
     uow: Any = None  # set inside a transaction Bundle: every entry shares it
     entry_index: int | None = None  # position in a Bundle, for error paths
     source_address: str | None = None
+    # What a write stored (set by `FhirService.after_write`): the audit record of the write names it.
+    written: Any = None
+    # The request's AuditEvent was written in the write's own transaction (auth/audit.py).
+    audited: bool = False
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -195,6 +195,7 @@ def _transaction(svc: FhirService, req: FhirRequest, entries: list[Any]) -> Fhir
                 results[plan.index] = svc.dispatch(sub, new_id=plan.assigned_id)
             else:
                 results[plan.index] = svc.dispatch(sub)
+        svc.before_commit(req, uow)
     out = [_response_entry(results[p.index], minimal, req.base_url) for p in plans]
     return FhirResponse(status=200, resource={"resourceType": "Bundle", "type": "transaction-response", "entry": out})
 
