@@ -21,6 +21,7 @@ from fhir_server.errors import BadRequest, Issue
 from fhir_server.paging import TokenSigner
 from fhir_server.search import date as date_search
 from fhir_server.search.normalize import fold
+from fhir_server.search.query import split_values
 from fhir_server.search.reference import parse_literal
 from fhir_server.search.shaping import elements_shape, summary_shape
 from fhir_server.search.token import split_token
@@ -82,7 +83,7 @@ class TrailSearch:
     def clause(self, name: str, raw: str, base_url: str) -> Any:
         """SQL for one `name[:modifier]=value[,value]` (values ORed)."""
         code, _, modifier = name.partition(":")
-        values = _split_commas(raw)
+        values = [v for v in split_values(raw) if v]
         if "\x00" in raw:  # PostgreSQL text cannot hold it; no stored value has it
             raise BadRequest(f"Parameter {name} contains a NUL character", f"Tham số {name} chứa ký tự NUL",
                              expression=name)
@@ -289,23 +290,6 @@ def _no_modifier(name: str, modifier: str) -> None:
 def _unsupported_modifier(name: str) -> BadRequest:
     return BadRequest(f"The modifier of '{name}' is not supported for AuditEvent",
                       f"Bổ từ của '{name}' không được hỗ trợ cho AuditEvent", expression=name)
-
-
-def _split_commas(raw: str) -> list[str]:
-    out, current, i = [], "", 0
-    while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw):
-            current += raw[i + 1] if raw[i + 1] == "," else raw[i:i + 2]
-            i += 2
-            continue
-        if raw[i] == ",":
-            out.append(current)
-            current = ""
-        else:
-            current += raw[i]
-        i += 1
-    out.append(current)
-    return [v for v in out if v]
 
 
 def _reference(raw: str, type_modifier: str | None, base_url: str) -> tuple[str | None, str, str | None] | None:

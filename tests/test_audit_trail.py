@@ -13,9 +13,9 @@ import pytest
 from authkit import World, close_app, database, make_world_app
 from conftest import BACKENDS
 
-from auth.audit import build_event, capture, columns_of
+from auth.audit import capture, columns_of, event_from_columns
 from auth.audit_search import TrailQuery
-from auth.audit_trail import dbapi_cursor, index_values, insert_captured, insert_given
+from auth.audit_trail import CAPTURED_COLUMNS, dbapi_cursor, index_values, insert_captured, insert_given
 from fhir_server.errors import Forbidden
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.principal import Principal
@@ -50,7 +50,7 @@ def _trail(world: World) -> Any:
 def _store(world: World, case: tuple[Any, ...]) -> tuple[int, int, dict[str, Any]]:
     """The case once as a captured row and once given whole; → (captured pk, given pk, its event)."""
     pending = capture(*case)
-    event = build_event(*case)
+    event = event_from_columns(dict(zip(CAPTURED_COLUMNS, columns_of(pending, 0), strict=True)))  # = build_event
     stored_us = next(_MARKS)  # tells this row from those the app's audit writer adds meanwhile
     with world.svc.repo.unit_of_work() as uow:
         cur, mark = dbapi_cursor(uow.conn)
@@ -103,7 +103,9 @@ def test_every_value_the_r4_parameters_extract_finds_the_event_captured_and_give
     for code in ("action", "outcome"):
         assert {captured_pk, given_pk} <= _found(world, [(code, event[code])])
     recorded = event["recorded"]
-    assert {captured_pk, given_pk} <= _found(world, [("date", recorded[:10]), ("date", f"le{recorded}")])
+    assert {captured_pk, given_pk} <= _found(world, [("date", recorded), ("date", f"le{recorded}"),
+                                                     ("date", f"ge{recorded}")])
+    assert not {captured_pk, given_pk} & _found(world, [("date", f"gt{recorded}")])
 
 
 def test_an_id_only_reference_finds_each_type_the_parameter_can_point_at(world: World) -> None:
