@@ -1,14 +1,14 @@
 """AuditEvent for every request, allowed or denied (who, what, outcome, when, from where).
 
-The request thread only captures what the event needs (`Pending`, ~10 fields); one background
-thread per process turns them into rows of the audit trail's own narrow table
-(`auth/audit_trail.py`: one row and five index entries per event, the AuditEvent JSON is built
-from the row when it is read) and writes them in batches (one transaction per batch: COPY on
-PostgreSQL), so auditing costs the request little. The trail is append-only: AuditEvent accepts
-only create and read (fhir_server/registry.py), and only the admin role may create one over the
-API. A process flushes its queue before it answers a read or search of AuditEvent, and at exit.
+Rows go to the audit trail's own narrow table (`auth/audit_trail.py`: one row and five index
+entries per event; the AuditEvent JSON is built from the row when it is read). A successful
+write's record is inserted in the write's own transaction (`AuditSink.in_transaction`, a commit
+hook). Everything else is captured in the request thread (`Pending`, ~10 fields) and written by
+one background thread per process in batches (one transaction per batch: COPY on PostgreSQL); a
+process flushes that queue before it answers a read or search of AuditEvent, and at exit. The
+trail is append-only (create, read, vread and search only: fhir_server/registry.py), and only the
+admin role may create an AuditEvent over the API.
 """
-
 from __future__ import annotations
 
 import atexit
@@ -25,7 +25,7 @@ from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlencode
 
-from auth.audit_trail import clip, dbapi_cursor, insert_captured, insert_given
+from auth.audit_trail import CAPTURED_COLUMNS, clip, dbapi_cursor, insert_captured, insert_given
 from fhir_server.errors import FhirError
 from fhir_server.interactions.model import FhirRequest, FhirResponse
 from fhir_server.principal import Principal
@@ -167,8 +167,6 @@ def event_from_columns(m: Any) -> dict[str, Any]:
 def build_event(req: FhirRequest, interaction: str, resp: FhirResponse | None, error: FhirError | None
                 ) -> dict[str, Any]:
     """The AuditEvent a request is recorded as (what a read of its row returns, without id and meta)."""
-    from auth.audit_trail import CAPTURED_COLUMNS
-
     return event_from_columns(dict(zip(CAPTURED_COLUMNS, columns_of(capture(req, interaction, resp, error), 0),
                                        strict=True)))
 

@@ -84,9 +84,6 @@ class TrailSearch:
         """SQL for one `name[:modifier]=value[,value]` (values ORed)."""
         code, _, modifier = name.partition(":")
         values = [v for v in split_values(raw) if v]
-        if "\x00" in raw:  # PostgreSQL text cannot hold it; no stored value has it
-            raise BadRequest(f"Parameter {name} contains a NUL character", f"Tham số {name} chứa ký tự NUL",
-                             expression=name)
         if not values:
             raise BadRequest(f"Parameter {name} has no value", f"Tham số {name} không có giá trị", expression=name)
         if code == "_id":

@@ -13,7 +13,7 @@ from typing import Any
 from fhir_server.authorization import AllowAll, Authorizer
 from fhir_server.errors import BadRequest, FhirError, InvalidResource, MethodNotAllowed, NotFound
 from fhir_server.interactions.capabilities import capabilities
-from fhir_server.interactions.common import prefix_issues
+from fhir_server.interactions.common import prefix_issues, refuse_nul
 from fhir_server.interactions.create import create
 from fhir_server.interactions.delete import delete
 from fhir_server.interactions.history import history
@@ -39,15 +39,6 @@ WriteHook = Callable[[FhirRequest, UnitOfWork, WriteResult], None]
 # A commit hook runs once per top-level write request (create, update, patch, delete, transaction),
 # inside its unit of work just before the commit: what it writes commits with the request's writes.
 CommitHook = Callable[[FhirRequest, UnitOfWork], None]
-
-
-def refuse_nul(params: list[tuple[str, str]]) -> None:
-    """A NUL character in a parameter is bad input (PostgreSQL text cannot even hold it): 400, not 500."""
-    for name, value in params:
-        if "\x00" in name or "\x00" in value:
-            raise BadRequest(f"Parameter '{name.replace(chr(0), '?')}' contains a NUL character",
-                             f"Tham số '{name.replace(chr(0), '?')}' chứa ký tự NUL",
-                             expression=name.replace("\x00", "?"))
 
 
 def route(req: FhirRequest) -> str:

@@ -327,3 +327,19 @@ def test_a_rolled_back_transaction_has_only_its_failure_recorded(world: World) -
     world.svc.audit.flush()
     new = [r for r in _rows(world, interaction="transaction") if r.pk not in before]
     assert len(new) == 1 and new[0].outcome == "4"
+
+
+def test_a_v2_query_restricted_scope_narrows_the_trail_for_reads_and_searches(world: World) -> None:
+    ids = {}
+    for outcome in ("0", "8"):
+        body = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-11-01T00:00:00Z",
+                "outcome": outcome, "agent": [{"who": {"reference": "Organization/org-p"}, "requestor": True}],
+                "source": {"observer": {"display": "restricted"}}}
+        ids[outcome] = world.send("POST", "/fhir/AuditEvent", "admin", body).get_json()["id"]
+    scope = "system/AuditEvent.rs?outcome=8"
+    assert world.get(f"/fhir/AuditEvent/{ids['8']}", "auditor", scope).status_code == 200
+    assert world.get(f"/fhir/AuditEvent/{ids['0']}", "auditor", scope).status_code == 404
+    found = world.get("/fhir/AuditEvent?_count=1000", "auditor", scope).get_json()
+    outcomes = {e["resource"].get("outcome") for e in found.get("entry", [])}
+    assert outcomes == {"8"} and found["total"] == len(found["entry"])
+    assert world.get("/fhir/Composition", "auditor", scope).status_code == 403  # nothing but AuditEvent
