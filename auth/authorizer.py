@@ -338,7 +338,7 @@ class PolicyAuthorizer:
         read_with = getattr(self.svc.repo, "read_with", None)
         if checker is None or read_with is None:
             return None
-        stored, rows = read_with(res_type, res_id, checker.two_levels_sql, (res_type, res_id),
+        stored, rows = read_with(res_type, res_id, checker.two_levels_sql(res_type), (res_type, res_id),
                                  checker.TWO_LEVELS_WIDTH)
         if stored is None:
             return Decided(None)
