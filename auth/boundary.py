@@ -308,6 +308,7 @@ class RowChecker:
                             f"AND src.deleted = {m}")
         self._two_levels: dict[str, str] = {}
         self._targets: dict[str, frozenset[str]] = {}  # type → the types its two-level statement reads whole
+        self._shortcuts: dict[str, tuple[bool, frozenset[int], dict[tuple[int, str], frozenset[int]]]] = {}
 
     def two_levels_sql(self, res_type: str) -> str:
         """The resource's references and, in the same statement, the rows and references of what they
@@ -351,6 +352,8 @@ class RowChecker:
 
     def decide(self, fetch: Any, res_type: str, res_id: str, two_levels: list[Any]) -> bool:
         """`visible`, given the rows of `two_levels_sql` (read with the resource itself: `read_with`)."""
+        if self._shortcut(res_type, res_id, two_levels):
+            return True
         refs: dict[tuple[Any, Any, Any], None] = {}
         known: dict[tuple[str, str], tuple[bool, list[tuple[Any, Any, Any]]]] = {}
         self.two_levels_sql(res_type)
@@ -363,6 +366,42 @@ class RowChecker:
                     node[1].append((p2, tt2, ti2))
         return self._inside(_Prefetched(fetch, self.node_sqls, known), res_type, res_id, list(refs), MAX_DEPTH,
                             top=True)
+
+    def _shortcut(self, res_type: str, res_id: str, two_levels: list[Any]) -> bool:
+        """The links most reads are decided by, checked straight on the fetched rows: the resource is
+        the anchor (`_self`), one of its references points at the anchor (`param`), or points at a live
+        resource that does (`param>Type` then `param`). Only ever answers "inside"; anything else is
+        left to the full walk, which would find the same links first."""
+        rules = self._shortcuts.get(res_type)
+        if rules is None:
+            rules = self._shortcuts[res_type] = self._compile_shortcut(res_type)
+        is_self, direct, hops = rules
+        anchor, ids = self.anchor_type, self.anchor_ids
+        if is_self and res_id in ids:
+            return True
+        for p, tt, ti, t_deleted, p2, tt2, ti2 in two_levels:
+            if p in direct and tt == anchor and ti in ids:
+                return True
+            second = hops.get((p, tt))
+            if second is not None and t_deleted is not None and not t_deleted and p2 in second and \
+                    tt2 == anchor and ti2 in ids:
+                return True
+        return False
+
+    def _compile_shortcut(self, res_type: str) -> tuple[bool, frozenset[int], dict[tuple[int, str], frozenset[int]]]:
+        links = self.links.get(res_type, ())
+        is_self = "_self" in links and res_type == self.anchor_type
+        direct = frozenset(self._key(res_type, link) for link in links
+                           if not link.startswith(("<", "_")) and ">" not in link)
+        hops: dict[tuple[int, str], frozenset[int]] = {}
+        for link in links:
+            code, _, target = link.partition(">")
+            if target and not link.startswith(("<", "_")):
+                second = frozenset(self._key(target, t_link) for t_link in self.owner.get(target, ())
+                                   if not t_link.startswith(("<", "_")) and ">" not in t_link)
+                if second:
+                    hops[(self._key(res_type, code), target)] = second
+        return is_self, direct, hops
 
     def _node(self, fetch: Any, res_type: str, res_id: str, depth: int) -> bool:
         rows = fetch(self.node_sqls[res_type], (res_type, res_id))

@@ -184,10 +184,24 @@ def main() -> None:
     # database): this ratio is the same comparison, without the req/s swings of a shared machine.
     report("median server CPU per request (gunicorn + audit writer [+ PostgreSQL]) and ratio off/on", cpu_med,
            "µs", inverse=True)
+    # The same comparison paired by round (each round measures every server back to back): the median
+    # of the per-round ratios, which a drift of the machine's load between rounds does not move.
+    print("\nmedian of the per-round ratios (paired; req/s on/off, CPU off/on):")
+    paired: dict[str, dict[str, dict[str, float]]] = {}
+    for name in samples:
+        if name == "off":
+            continue
+        for mode in ("read", "search"):
+            pairs = list(zip(samples["off"][mode], samples[name][mode], strict=True))
+            rps = statistics.median(b["rps"] / a["rps"] for a, b in pairs)
+            cpu = statistics.median(a["cpu_us_per_request"] / b["cpu_us_per_request"] for a, b in pairs)
+            paired.setdefault(name, {})[mode] = {"rps": rps, "cpu": cpu}
+            print(f"  {name:4s} {mode:6s} req/s {rps:5.2f}   CPU {cpu:5.2f}")
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench_auth.json").write_text(json.dumps({"samples": samples, "median_rps": med,
-                                                         "median_cpu_us_per_request": cpu_med}, indent=1))
+    report_json = {"samples": samples, "median_rps": med, "median_cpu_us_per_request": cpu_med,
+                   "median_paired_ratio": paired}
+    (out_dir / "bench_auth.json").write_text(json.dumps(report_json, indent=1))
 
 
 if __name__ == "__main__":
