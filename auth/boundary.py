@@ -10,6 +10,7 @@ outside shows up, not even in `_total`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from fhir_server.search.tables import search_reference, search_token
 from fhir_server.storage.tables import resources
 
 MAX_DEPTH = 3
+SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PROVINCE_PARAM = "address-province"
 PROVINCE_SYSTEM = "http://fhir.vntelehealth.org/r4/CodeSystem/province"
 PROVINCE_EXTENSION = "http://fhir.vntelehealth.org/r4/StructureDefinition/address-province"
@@ -71,11 +73,23 @@ class LinkCompiler:
         self.dialect = dialect
         self._cache: dict[tuple[str, int, bool], list[Any]] = {}
         self._compiled: dict[tuple[str, int, bool], list[Any]] = {}
+        self._compiled_sql: dict[tuple[str, int, bool], list[str]] = {}
+        self._inside_text: dict[tuple[str, str, int, bool], Any] = {}
 
     def inside(self, alias: Any, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> Any:
         selects = self.compiled(res_type, depth, top)
         if not selects:
             return false()
+        name = getattr(alias, "name", None)
+        if self.dialect is not None and isinstance(name, str) and type(name) is str and SAFE_NAME.match(name):
+            # One text clause per alias name, built once: composing the IN (…) OR IN (…) expression for
+            # every search cost more than planning it.
+            key = (name, res_type, depth, top)
+            clause = self._inside_text.get(key)
+            if clause is None:
+                parts = [f"{name}.res_pk IN ({sql})" for sql in self._compiled_sql[(res_type, depth, top)]]
+                clause = self._inside_text[key] = text(f"({' OR '.join(parts)})")
+            return clause
         conds = [alias.c.res_pk.in_(s) for s in selects]
         return conds[0] if len(conds) == 1 else or_(*conds)
 
@@ -133,9 +147,9 @@ class LinkCompiler:
             if self.dialect is None:
                 self._compiled[key] = selects
             else:
-                self._compiled[key] = [
-                    text(str(s.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})))
-                    .columns(column("res_pk")) for s in selects]
+                sqls = self._compiled_sql[key] = [
+                    str(s.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True})) for s in selects]
+                self._compiled[key] = [text(sql).columns(column("res_pk")) for sql in sqls]
         return self._compiled[key]
 
     def selects(self, res_type: str, depth: int = MAX_DEPTH, top: bool = True) -> list[Any]:
