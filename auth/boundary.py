@@ -81,6 +81,7 @@ class LinkCompiler:
         if not selects:
             return false()
         name = getattr(alias, "name", None)
+        # (an anonymous alias's name is a str subclass rendered at compile time: not cacheable by name)
         if self.dialect is not None and isinstance(name, str) and type(name) is str and SAFE_NAME.match(name):
             # One text clause per alias name, built once: composing the IN (…) OR IN (…) expression for
             # every search cost more than planning it.
@@ -321,7 +322,7 @@ class RowChecker:
                             f"WHERE ref.param = {m} AND ref.target_type = {m} AND ref.target_id = {m} "
                             f"AND src.deleted = {m}")
         self._two_levels: dict[str, str] = {}
-        self._targets: dict[str, frozenset[str]] = {}  # type → the types its two-level statement reads whole
+        self._targets: dict[str, frozenset[str]] = {}
         self._shortcuts: dict[str, tuple[bool, frozenset[int], dict[tuple[int, str], frozenset[int]]]] = {}
 
     def two_levels_sql(self, res_type: str) -> str:
@@ -333,10 +334,7 @@ class RowChecker:
         sql = self._two_levels.get(res_type)
         if sql is None:
             first = self._forward_keys(self.links, res_type)
-            targets = sorted({link.partition(">")[2] for link in self.links.get(res_type, ())
-                              if not link.startswith(("<", "_")) and ">" in link})
-            self._targets[res_type] = frozenset(targets)
-            second = sorted({k for t in targets for k in self._forward_keys(self.owner, t)})
+            second = sorted({k for t in self._hop_targets(res_type) for k in self._forward_keys(self.owner, t)})
             m = self._mark
             sql = self._two_levels[res_type] = (
                 "SELECT ref.param AS c0, ref.target_type AS c1, ref.target_id AS c2, t.deleted AS c3, "
@@ -347,6 +345,16 @@ class RowChecker:
                 f"LEFT JOIN search_reference ref2 ON ref2.res_pk = t.res_pk{_only('ref2', second)} "
                 f"WHERE r.res_type = {m} AND r.res_id = {m}")
         return sql
+
+    def _hop_targets(self, res_type: str) -> frozenset[str]:
+        """The types the top links of `res_type` go through (`param>Type`): the two-level statement
+        reads their references whole."""
+        targets = self._targets.get(res_type)
+        if targets is None:
+            targets = self._targets[res_type] = frozenset(
+                link.partition(">")[2] for link in self.links.get(res_type, ())
+                if not link.startswith(("<", "_")) and ">" in link)
+        return targets
 
     def _forward_keys(self, table: dict[str, tuple[str, ...]], res_type: str) -> list[int]:
         return sorted({self._key(res_type, link.partition(">")[0]) for link in table.get(res_type, ())
@@ -370,8 +378,7 @@ class RowChecker:
             return True
         refs: dict[tuple[Any, Any, Any], None] = {}
         known: dict[tuple[str, str], tuple[bool, list[tuple[Any, Any, Any]]]] = {}
-        self.two_levels_sql(res_type)
-        targets = self._targets[res_type]
+        targets = self._hop_targets(res_type)
         for p, tt, ti, t_deleted, p2, tt2, ti2 in two_levels:
             refs[(p, tt, ti)] = None
             if t_deleted is not None and tt in targets:  # the target exists (and its references were read)
