@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8080
-WORKERS ?= 2
+WORKERS ?=
 export FHIR_DATABASE_URL ?= sqlite:///var/fhir.sqlite3
 
 .PHONY: install run serve demo test lint typecheck bench clean package
@@ -25,7 +25,7 @@ demo: install
 	@if [ -f auth/__main__.py ]; then $(PY) -m auth demo-clients; fi
 
 serve: install
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	WEB_CONCURRENCY=$(WORKERS) $(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 # The whole suite on SQLite and on PostgreSQL (when one answers on 127.0.0.1:5432).
 test: install

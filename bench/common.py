@@ -21,7 +21,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-GUNICORN = [str(VENV_BIN / "gunicorn"), "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+# The configuration the server ships with (gunicorn.conf.py: gthread, 2 threads), 2 workers on every host
+# so figures from different hosts compare.
+GUNICORN = [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "--workers", "2",
             "--log-level", "warning"]
 
 WRK_LUA = r"""

@@ -343,3 +343,18 @@ def test_a_v2_query_restricted_scope_narrows_the_trail_for_reads_and_searches(wo
     outcomes = {e["resource"].get("outcome") for e in found.get("entry", [])}
     assert outcomes == {"8"} and found["total"] == len(found["entry"])
     assert world.get("/fhir/Composition", "auditor", scope).status_code == 403  # nothing but AuditEvent
+
+
+def test_a_bulk_insert_larger_than_one_statement_keeps_every_row_in_queue_order(world: World) -> None:
+    """The writer inserts a batch in multi-row statements of a few hundred rows (SQLite) or one COPY
+    (PostgreSQL): a batch that spans several statements loses and reorders nothing."""
+    pending = [capture(FhirRequest(method="GET", res_type="Patient", res_id=f"bulk-{n}", source_address="10.0.0.2",
+                                   principal=USER), "read", FhirResponse(status=200), None) for n in range(1234)]
+    stored_us = next(_MARKS)
+    with world.svc.repo.unit_of_work() as uow:
+        cur, mark = dbapi_cursor(uow.conn)
+        insert_captured(cur, mark, [columns_of(p, stored_us) for p in pending])
+        cur.execute(f"SELECT entity, client_id, status FROM audit_trail WHERE stored_us = {stored_us} ORDER BY pk")
+        rows = [tuple(r) for r in cur.fetchall()]
+        cur.close()
+    assert rows == [(f"Patient/bulk-{n}", "app-1", 200) for n in range(1234)]
