@@ -32,7 +32,7 @@ test: install
 	bash scripts/test.sh
 
 lint: install
-	$(VENV)/bin/ruff check $(wildcard fhir_server auth profiles terminology tests scripts bench wsgi.py)
+	$(VENV)/bin/ruff check $(wildcard fhir_server auth profiles terminology tests scripts bench wsgi.py gunicorn.conf.py)
 
 typecheck: install
 	$(VENV)/bin/mypy

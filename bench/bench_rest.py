@@ -1,8 +1,8 @@
 """REST core benchmark (issue #2): read-by-id and create over HTTP, ours vs a minimal Flask floor vs sekmet-fhir.
 
 All three run on this machine with the same load tool (wrk, 2 threads) and the same
-Appointment body; ours and the floor under the same gunicorn settings (2 workers,
-gthread × 8). sekmet-fhir runs as it ships (`sekmet serve`, one uvicorn process) from its
+Appointment body; ours and the floor under the same gunicorn settings (bench/common.py:
+the shipped gunicorn.conf.py, gthread × 2, with 2 workers). sekmet-fhir runs as it ships (`sekmet serve`, one uvicorn process) from its
 own virtualenv (bench/.venv-sekmet), since its dependencies differ from ours.
 Authorization and auditing are off here (bench/bench_auth.py measures their cost).
 

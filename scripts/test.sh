@@ -23,7 +23,7 @@ fi
 
 # Lint every top-level package that exists (auth/, profiles/ arrive with later issues).
 LINT_PATHS=()
-for p in fhir_server auth profiles terminology tests scripts bench wsgi.py; do [ -e "$p" ] && LINT_PATHS+=("$p"); done
+for p in fhir_server auth profiles terminology tests scripts bench wsgi.py gunicorn.conf.py; do [ -e "$p" ] && LINT_PATHS+=("$p"); done
 ruff check "${LINT_PATHS[@]}"
 mypy
 mkdir -p tests/output
