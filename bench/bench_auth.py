@@ -1,9 +1,9 @@
 """Cost of authorization + auditing (issue #5): read-by-id and a typical search, auth+audit on vs off.
 
 The servers run the same code under the same gunicorn settings (bench/common.py: the shipped
-gunicorn.conf.py, gthread × 2, with 2 workers) on copies of the same database content (SQLite) or one database (PostgreSQL), all
-at once; wrk (2 threads) measures them in alternation, round after round, and the median of the
-rounds is compared, so a change in the machine's load hits every configuration alike.
+gunicorn.conf.py, gthread × 2, with 2 workers) on copies of the same database content (SQLite)
+or one database (PostgreSQL), all at once; wrk (2 threads) measures them in alternation, round
+after round, and the median of the rounds is compared, so a change in the machine's load hits every configuration alike.
 "on" = FHIR_AUTH_ENABLED + FHIR_AUDIT_ENABLED: every request carries a JWT access token of a
 central-hospital client, is checked against the policy, its Appointment reads pass the SQL
 boundary, and an AuditEvent is written for it. "off" = both disabled. The ratio on/off is

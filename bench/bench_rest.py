@@ -2,8 +2,9 @@
 
 All three run on this machine with the same load tool (wrk, 2 threads) and the same
 Appointment body; ours and the floor under the same gunicorn settings (bench/common.py:
-the shipped gunicorn.conf.py, gthread × 2, with 2 workers). sekmet-fhir runs as it ships (`sekmet serve`, one uvicorn process) from its
-own virtualenv (bench/.venv-sekmet), since its dependencies differ from ours.
+the shipped gunicorn.conf.py, gthread × 2, with 2 workers). sekmet-fhir runs as it ships
+(`sekmet serve`, one uvicorn process) from its own virtualenv (bench/.venv-sekmet), since its
+dependencies differ from ours.
 Authorization and auditing are off here (bench/bench_auth.py measures their cost).
 
 Usage: .venv/bin/python bench/bench_rest.py [--duration 10] [--connections 16] [--postgres URL] [--no-peer]
