@@ -202,11 +202,17 @@ def _forget_thread_of(ref: weakref.ref[AuditSink]) -> None:
 
 
 class AuditSink:
-    def __init__(self, repo: Any, registry: Any = None, batch: int = 500, interval: float = 0.5) -> None:
+    def __init__(self, repo: Any, registry: Any = None, batch: int = 500, interval: float = 0.5,
+                 keys_interval: float = 5.0) -> None:
         self.repo = repo
         self.registry = registry
         self.batch = batch
         self.interval = interval
+        from auth.audit_keys import deferred  # (it reads auth.audit_search, which reads this module)
+
+        # SQLite: how often the rows written since are keyed in bulk (auth/audit_keys.py)
+        self.keys_interval = keys_interval if deferred(repo) else None
+        self._keyed_at = time.monotonic()
         # A deque: appends are atomic under the GIL, so the request thread takes no lock.
         self._queue: deque[Pending | dict[str, Any]] = deque()
         self._lock = threading.Lock()
@@ -265,6 +271,18 @@ class AuditSink:
             self._wake.wait(self.interval)
             if self._queue:
                 self._write([])
+            if self.keys_interval is not None and time.monotonic() - self._keyed_at >= self.keys_interval:
+                self.index_keys()
+
+    def index_keys(self) -> None:
+        """Key the rows written since the last time (a backlog a chunk per turn)."""
+        from auth.audit_keys import index_keys
+
+        self._keyed_at = time.monotonic()
+        try:
+            index_keys(self.repo)
+        except Exception:  # the rows stay searchable by their columns; the next turn tries again
+            log.exception("could not index the audit trail's keys")
 
     def close(self) -> None:
         """Write what is queued and stop the writer thread (tests, before their database goes away)."""

@@ -27,9 +27,9 @@ TYPE = "AuditEvent"
 
 
 class TrailInteractions:
-    def __init__(self, registry: Any, secret: str) -> None:
+    def __init__(self, registry: Any, secret: str, deferred_keys: bool = False) -> None:
         self.registry = registry
-        self.trail = TrailSearch(registry, secret)
+        self.trail = TrailSearch(registry, secret, deferred_keys)
 
     def handlers(self) -> dict[str, Any]:
         return {"read": self.read, "vread": self.vread, "search-type": self.search, "create": self.create}
@@ -136,6 +136,9 @@ def _direct(link: str) -> bool:
 
 
 def install(svc: Any, secret: str) -> TrailInteractions:
-    served = TrailInteractions(svc.search.registry, secret)
+    from auth.audit_keys import deferred, drop_column_indexes
+
+    drop_column_indexes(svc.repo)
+    served = TrailInteractions(svc.search.registry, secret, deferred(svc.repo))
     svc.type_handlers[TYPE] = served.handlers()
     return served

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, false, func, literal, or_, select
+from sqlalchemy import BigInteger, and_, cast, false, func, literal, or_, select, union_all
 
 from auth.audit import SUBTYPE_SYSTEM, TYPE_SYSTEM
-from auth.audit_trail import ROW_COLUMNS, audit_index, audit_trail, stored_of
+from auth.audit_trail import KEYED_COLUMNS, KEYS_MARK, ROW_COLUMNS, audit_index, audit_trail, stored_of
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.paging import TokenSigner
 from fhir_server.search import date as date_search
@@ -25,6 +25,7 @@ from fhir_server.search.query import split_values
 from fhir_server.search.reference import parse_literal
 from fhir_server.search.shaping import elements_shape, summary_shape
 from fhir_server.search.token import split_token
+from fhir_server.storage.tables import server_state
 
 T = audit_trail.c
 I = audit_index.c  # noqa: E741
@@ -74,10 +75,24 @@ class TrailQuery:
 
 
 class TrailSearch:
-    def __init__(self, registry: Any, secret: str) -> None:
+    def __init__(self, registry: Any, secret: str, deferred_keys: bool = False) -> None:
         self.registry = registry
         self.signer = TokenSigner(secret, "audit-trail-page")
         self.params = {p.code: p for p in registry.for_type("AuditEvent")}
+        # SQLite: the keyed columns are searched through `audit_index` up to the mark (auth/audit_keys.py)
+        self.deferred_keys = deferred_keys
+
+    def _columns(self, pairs: list[tuple[Col, Any]], side: Any) -> Any:
+        """A parameter's column conditions ORed with its `audit_index` rows. Where the keyed columns
+        have no index (SQLite), their conditions are only asked of the rows after the mark: the rows
+        before it have their values among the `audit_index` rows."""
+        plain = [part for c, part in pairs if not (self.deferred_keys and c.name in KEYED_COLUMNS)]
+        keyed = [part for c, part in pairs if self.deferred_keys and c.name in KEYED_COLUMNS]
+        indexed: Any = select(I.pk).where(side)
+        if keyed:  # one IN of a UNION ALL, not an OR: SQLite then looks the rows up instead of scanning
+            tail = select(T.pk).where(T.pk > _keys_mark(), or_(*keyed)).correlate(None)
+            indexed = union_all(indexed, tail)
+        return or_(*plain, T.pk.in_(indexed))
 
     # -- one parameter ---------------------------------------------------------------------
     def clause(self, name: str, raw: str, base_url: str) -> Any:
@@ -123,7 +138,7 @@ class TrailSearch:
                 return false()
             ref_type, ref_id, url = parsed
             targets = (ref_type,) if ref_type else tuple(param.targets)
-            parts = [_ref_column(c, targets, ref_id, url) for c in cols]
+            pairs = [(c, _ref_column(c, targets, ref_id, url)) for c in cols]
             side = and_(I.param == param.code, I.value == (url or ref_id))
             if url is None and ref_type:
                 side = and_(side, I.system == ref_type)
@@ -132,7 +147,7 @@ class TrailSearch:
         elif param.type == "token":
             if modifier:
                 raise _unsupported_modifier(name)
-            parts = [_token_col(c, raw) for c in cols]
+            pairs = [(c, _token_col(c, raw)) for c in cols]
             system, code = split_token(raw)
             side = I.param == param.code
             if code:
@@ -145,7 +160,7 @@ class TrailSearch:
             if modifier not in ("", "exact", "contains"):
                 raise _unsupported_modifier(name)
             folded = fold(raw)
-            parts = [_string_column(getattr(T, c.name), modifier, raw) for c in cols if c.name]
+            pairs = [(c, _string_column(getattr(T, c.name), modifier, raw)) for c in cols if c.name]
             if modifier == "contains":
                 side = and_(I.param == param.code, I.value.like(f"%{_like_escape(folded)}%", escape="\\"))
             elif modifier == "exact":
@@ -155,8 +170,8 @@ class TrailSearch:
         else:  # uri
             if modifier:
                 raise _unsupported_modifier(name)
-            parts, side = [], and_(I.param == param.code, I.value == raw)
-        return or_(*parts, T.pk.in_(select(I.pk).where(side)))
+            pairs, side = [], and_(I.param == param.code, I.value == raw)
+        return self._columns(pairs, side)
 
     # -- the query -------------------------------------------------------------------------
     def search(self, conn: Any, q: TrailQuery) -> Any:
@@ -262,10 +277,16 @@ class TrailSearch:
             only = next(iter(sub.c))
             refs = select(literal(f"{target_type}/").concat(only))
             side_ids = select(only)
-        parts = [getattr(T, c.name).in_(refs) for c in COLUMNS.get(code, ())
+        pairs = [(c, getattr(T, c.name).in_(refs)) for c in COLUMNS.get(code, ())
                  if c.name and c.kind == "ref" and c.only_type in (None, target_type)]
         side = and_(I.param == code, I.system == target_type, I.value.in_(side_ids))
-        return or_(*parts, T.pk.in_(select(I.pk).where(side)))
+        return self._columns(pairs, side)
+
+
+def _keys_mark() -> Any:
+    """The last row whose keys are in `audit_index` (0 before the first indexing)."""
+    mark = select(cast(server_state.c.value, BigInteger)).where(server_state.c.name == KEYS_MARK)
+    return func.coalesce(mark.scalar_subquery(), 0)
 
 
 def _id_clause(res_id: str) -> Any:

@@ -3,11 +3,14 @@
 Why not the `resources` table: an AuditEvent stored like any resource costs a resources row, a
 history row and ~10 search-index rows (~45 B-tree inserts, ~250 µs of CPU): more than the read it
 records. Here an event the server makes is one `audit_trail` row of the facts captured in the
-request thread (who, what, outcome, when, from where: five indexed columns); its AuditEvent JSON is
-built from them when it is read (`resource_of`). An event given whole — created over the API by the
-admin, made by the OAuth endpoints, moved from the `resources` table of an older database — keeps
-its JSON in `content` and one `audit_index` row per searchable value, extracted by the generic index
-writer (the R4 FHIRPath of every AuditEvent search parameter). `auth/audit_search.py` searches both.
+request thread (who, what, outcome, when, from where); its AuditEvent JSON is built from them when
+it is read (`resource_of`). The who and what columns are searchable through B-tree indexes on
+PostgreSQL and through `audit_index` rows written behind them on SQLite (`auth/audit_keys.py`).
+
+An event given whole — created over the API by the admin, made by the OAuth endpoints, moved from
+the `resources` table of an older database — keeps its JSON in `content` and one `audit_index` row
+per searchable value, extracted by the generic index writer (the R4 FHIRPath of every AuditEvent
+search parameter). `auth/audit_search.py` searches both.
 
 An event's id is its row number; events whose id was fixed before their row existed (a
 transaction's POST entries, moved events) keep it in `given_id`.
@@ -50,10 +53,10 @@ audit_trail = Table(
     Column("error", Text, nullable=True),  # outcomeDesc
     Column("content", Text, nullable=True),  # an event given whole: its JSON (without id and meta)
     Index("ix_trail_recorded", "recorded_us"),
-    Index("ix_trail_org", "org_ref"),
-    Index("ix_trail_user", "user_ref"),
-    Index("ix_trail_entity", "entity"),
-    Index("ix_trail_client", "client_id"),
+    # Columns of many distinct values: B-tree indexes on PostgreSQL only. On SQLite their values reach
+    # `audit_index` behind the rows, in sorted bulk (auth/audit_keys.py).
+    *(Index(f"ix_trail_{name}", column).ddl_if(dialect="postgresql") for name, column in (
+        ("org", "org_ref"), ("user", "user_ref"), ("entity", "entity"), ("client", "client_id"))),
     Index("ix_trail_given", "given_id", sqlite_where=text("given_id IS NOT NULL"),
           postgresql_where=text("given_id IS NOT NULL")),
 )
@@ -69,6 +72,11 @@ audit_index = Table(
     Index("ix_audit_index_value", "param", "value", "pk"),
     Index("ix_audit_index_pk", "pk"),
 )
+
+# The captured columns searched through `audit_index` on SQLite (their indexes above are PostgreSQL's).
+KEYED_COLUMNS = ("client_id", "user_ref", "org_ref", "entity")
+# `server_state` row: every captured row numbered up to it has its keys in `audit_index` (SQLite).
+KEYS_MARK = "audit-keys-mark"
 
 CAPTURED_COLUMNS = ("recorded_us", "recorded_high_us", "stored_us", "action", "outcome", "interaction", "status",
                     "client_id", "role", "user_ref", "org_ref", "address", "entity", "query", "operation", "error")

@@ -1,6 +1,7 @@
 """The audit trail's own table: what a captured request reads back as, that every R4 AuditEvent
-search parameter finds its events (captured or given whole), paging, the boundary on reads,
-and events moved from the resources table of an older database."""
+search parameter finds its events (captured or given whole, before and after their keys are
+written behind them on SQLite), paging, the boundary on reads, and events moved from the
+resources table of an older database."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from authkit import World, close_app, database, make_world_app
 from conftest import BACKENDS
 
 from auth.audit import capture, columns_of, event_from_columns
-from auth.audit_search import TrailQuery
+from auth.audit_keys import drop_column_indexes, index_keys
+from auth.audit_search import SELECTED, TrailQuery
 from auth.audit_trail import CAPTURED_COLUMNS, dbapi_cursor, index_values, insert_captured, insert_given
 from fhir_server.errors import Forbidden
 from fhir_server.interactions.model import FhirRequest, FhirResponse
@@ -62,6 +64,12 @@ def _store(world: World, case: tuple[Any, ...]) -> tuple[int, int, dict[str, Any
     return captured_pk, given_pk, event
 
 
+def _key_all(world: World) -> None:
+    """What the audit writer does every few seconds on SQLite, to the end of the trail now."""
+    while index_keys(world.svc.repo):
+        pass
+
+
 def _found(world: World, query: list[tuple[str, str]]) -> set[int]:
     q = TrailQuery(params=[*query, ("_count", "1000")], base_url="http://x/fhir", strict=True, boundary=None,
                    default_count=20, max_count=1000)
@@ -81,10 +89,13 @@ def test_a_captured_request_reads_back_as_the_event_built_for_it(world: World, c
     assert {k: v for k, v in body.items() if k not in ("id", "meta")} == event
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["after-the-mark", "keyed"])
 @pytest.mark.parametrize("case", CASES, ids=["read", "denied-search", "transaction"])
 def test_every_value_the_r4_parameters_extract_finds_the_event_captured_and_given_whole(
-        world: World, case: tuple[Any, ...]) -> None:
+        world: World, case: tuple[Any, ...], keyed: bool) -> None:
     captured_pk, given_pk, event = _store(world, case)
+    if keyed:
+        _key_all(world)
     values = index_values(world.svc.search.registry, event)  # the generic FHIRPath extraction
     expected = {"subtype", "type"} | ({"agent", "altid"} if case[0].principal is not None else {"address"})
     assert {code for code, _s, _v in values} >= expected
@@ -173,8 +184,12 @@ def test_a_read_outside_the_jurisdiction_is_not_found(world: World) -> None:
         assert outside.status_code == 404 and outside.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_the_total_counts_only_what_the_auditor_may_read(world: World) -> None:
+@pytest.mark.parametrize("keyed", [False, True], ids=["after-the-mark", "keyed"])
+def test_the_total_counts_only_what_the_auditor_may_read(world: World, keyed: bool) -> None:
     world.get("/fhir/Patient/pat-commune", "commune")  # org-m's own request: outside province 75
+    if keyed:
+        world.svc.audit.flush()
+        _key_all(world)
     bundle = world.get("/fhir/AuditEvent?_count=1000", "auditor").get_json()
     agents = {a["who"].get("reference") for e in bundle.get("entry", []) for a in e["resource"]["agent"]}
     assert "Organization/org-m" not in agents
@@ -358,3 +373,106 @@ def test_a_bulk_insert_larger_than_one_statement_keeps_every_row_in_queue_order(
         rows = [tuple(r) for r in cur.fetchall()]
         cur.close()
     assert rows == [(f"Patient/bulk-{n}", "app-1", 200) for n in range(1234)]
+
+
+def _plain_index_names(world: World) -> set[str]:
+    """The trail's B-tree indexes on its who/what columns, as the database lists them."""
+    wanted = ("ix_trail_org", "ix_trail_user", "ix_trail_entity", "ix_trail_client")
+    sql = ("SELECT indexname FROM pg_indexes WHERE tablename = 'audit_trail'" if world.svc.repo.postgres
+           else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_trail'")
+    with world.svc.repo.engine.connect() as conn:
+        return {r[0] for r in conn.exec_driver_sql(sql)} & set(wanted)
+
+
+def test_the_who_and_what_columns_are_indexed_on_postgresql_and_keyed_behind_the_rows_on_sqlite(
+        world: World) -> None:
+    if world.svc.repo.postgres:
+        assert _plain_index_names(world) == {"ix_trail_org", "ix_trail_user", "ix_trail_entity", "ix_trail_client"}
+        assert index_keys(world.svc.repo) == 0  # no mark is kept there
+    else:
+        assert _plain_index_names(world) == set()
+
+
+def test_rows_up_to_the_mark_are_searched_by_their_keys_and_later_rows_by_their_columns(world: World) -> None:
+    """The keys are what a SQLite search asks of a keyed row: its column, changed behind their back, is
+    no longer consulted. (The trail is append-only; the UPDATE only shows which part answers.)"""
+    keyed_pk, _given, _event = _store(world, CASES[0])  # entity Patient/p1
+    _key_all(world)
+    later_pk, _given, _event = _store(world, CASES[0])
+    with world.svc.repo.unit_of_work() as uow:
+        uow.conn.exec_driver_sql(f"UPDATE audit_trail SET entity = 'Patient/moved' WHERE pk IN ({keyed_pk}, "
+                                 f"{later_pk})")
+    by_old, by_new = _found(world, [("entity", "Patient/p1")]), _found(world, [("entity", "Patient/moved")])
+    if world.svc.repo.postgres:  # no keys: the indexed column answers for every row
+        assert keyed_pk not in by_old and {keyed_pk, later_pk} <= by_new
+    else:
+        assert keyed_pk in by_old and keyed_pk not in by_new
+        assert later_pk in by_new and later_pk not in by_old
+
+
+def test_a_trail_keyed_a_few_rows_at_a_time_finds_every_row_at_every_step(world: World) -> None:
+    stored_us = next(_MARKS)
+    pending = [capture(FhirRequest(method="GET", res_type="Patient", res_id="stepwise", principal=Principal(
+        client_id=f"step-{n}", organization="Organization/org-step")), "read", FhirResponse(status=200), None)
+        for n in range(5)]
+    with world.svc.repo.unit_of_work() as uow:
+        cur, mark = dbapi_cursor(uow.conn)
+        insert_captured(cur, mark, [columns_of(p, stored_us) for p in pending])
+        cur.close()
+    expected = _found(world, [("entity", "Patient/stepwise")])
+    assert len(expected) == 5
+    while index_keys(world.svc.repo, limit=2):  # (the app's own writer may key some rows meanwhile)
+        assert _found(world, [("entity", "Patient/stepwise")]) == expected
+        assert _found(world, [("agent", "Organization/org-step")]) == expected
+        assert len(_found(world, [("altid", "step-3")]) & expected) == 1
+    assert _found(world, [("entity", "Patient/stepwise")]) == expected
+
+
+def test_a_keyed_search_looks_its_rows_up_rather_than_scanning_the_trail(world: World) -> None:
+    from sqlalchemy import select
+
+    trail = _trail(world)
+    stmt = select(*SELECTED).where(trail.clause("entity", "Patient/p1", "http://x/fhir"),
+                                   trail.clause("agent", "Organization/org-c", "http://x/fhir")).limit(21)
+    with world.svc.repo.engine.connect() as conn:
+        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN " if world.svc.repo.postgres else "EXPLAIN QUERY PLAN "
+        plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql(explain + sql))
+    if not world.svc.repo.postgres:  # (PostgreSQL's planner may rightly scan a table this small)
+        assert "SCAN audit_trail" not in plan, plan
+        assert "ix_audit_index_value" in plan, plan
+
+
+def test_an_older_sqlite_trail_drops_its_column_indexes(world: World) -> None:
+    if world.svc.repo.postgres:
+        pytest.skip("PostgreSQL keeps the column indexes")
+    with world.svc.repo.unit_of_work() as uow:
+        uow.conn.exec_driver_sql("CREATE INDEX ix_trail_entity ON audit_trail (entity)")
+    assert _plain_index_names(world) == {"ix_trail_entity"}
+    drop_column_indexes(world.svc.repo)
+    assert _plain_index_names(world) == set()
+
+
+def test_the_audit_writer_keys_what_it_wrote_by_itself(world: World) -> None:
+    if world.svc.repo.postgres:
+        pytest.skip("PostgreSQL keeps the column indexes")
+    import time
+
+    from auth.audit_trail import KEYS_MARK
+
+    sink = world.svc.audit
+    sink.keys_interval, before = 0.05, sink.keys_interval
+    try:
+        assert world.get("/fhir/Patient/pat-commune", "commune").status_code == 200
+        deadline = time.monotonic() + 30
+        while True:
+            with world.svc.repo.engine.connect() as conn:
+                last, mark = conn.exec_driver_sql(
+                    "SELECT (SELECT max(pk) FROM audit_trail WHERE entity = 'Patient/pat-commune'), "
+                    "(SELECT value FROM server_state WHERE name = ?)", (KEYS_MARK,)).one()
+            if last is not None and mark is not None and int(mark) >= last:
+                break
+            assert time.monotonic() < deadline, "the writer did not key the row"
+            time.sleep(0.05)
+    finally:
+        sink.keys_interval = before
