@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.fhir_helpers import appointment, patient, post
+import pytest
+
+from tests.fhir_helpers import appointment, outcome_expressions, patient, post
 
 CCCD = "http://fhir.ehealth.gov.vn/core/sid/national_id"
 
@@ -169,3 +171,76 @@ def test_bundle_of_wrong_type_rejected(client: Any) -> None:
 def test_entry_without_request_rejected(client: Any) -> None:
     resp = post(client, "", tx([{"resource": patient()}]))
     assert resp.status_code == 400
+
+
+@pytest.mark.parametrize("dangling", [f"urn:uuid:{uuid.UUID(int=7)}", "urn:oid:1.2.840.10008.999"])
+def test_transaction_refuses_a_urn_reference_that_names_no_entry(client: Any, dangling: str) -> None:
+    entries = [create_entry(patient(), f"urn:uuid:{uuid.uuid4()}"), create_entry(appointment(practitioner=dangling))]
+    before = count(client, "Patient")
+    resp = post(client, "", tx(entries))
+    assert resp.status_code == 400
+    assert outcome_expressions(resp) == ["Bundle.entry[1].resource.participant[0].actor.reference"]
+    issue = resp.get_json()["issue"][0]
+    assert dangling in issue["diagnostics"] and issue["details"]["text"]  # English and Vietnamese
+    assert count(client, "Patient") == before  # nothing of the transaction was written
+
+
+def test_a_bundle_stored_by_a_transaction_keeps_the_urn_references_between_its_own_entries(client: Any) -> None:
+    inner_url = f"urn:uuid:{uuid.uuid4()}"
+    collection = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": inner_url, "resource": patient()},
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": appointment(practitioner=inner_url)}]}
+    resp = post(client, "", tx([create_entry(collection)]))
+    assert resp.status_code == 200, resp.get_json()
+    location = resp.get_json()["entry"][0]["response"]["location"]
+    stored = client.get("/fhir/" + location.split("/_history")[0]).get_json()
+    assert stored["entry"][1]["resource"]["participant"][0]["actor"]["reference"] == inner_url
+
+
+def test_transaction_replaces_entry_links_in_uri_elements_and_the_narrative_too(client: Any) -> None:
+    org_url = f"urn:uuid:{uuid.uuid4()}"
+    unrelated = f"urn:uuid:{uuid.uuid4()}"  # names no entry: a plain value, kept as written
+    person = patient()
+    person["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": unrelated}]
+    person["photo"] = [{"contentType": "image/png", "url": org_url}]
+    person["text"] = {"status": "generated",
+                      "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{org_url}">Cơ sở</a></div>'}
+    person["managingOrganization"] = {"reference": org_url}
+    entries = [create_entry({"resourceType": "Organization", "name": "Trạm Y tế xã"}, org_url), create_entry(person)]
+    resp = post(client, "", tx(entries))
+    assert resp.status_code == 200, resp.get_json()
+    org_ref = resp.get_json()["entry"][0]["response"]["location"].split("/_history")[0]
+    stored = client.get("/fhir/" + resp.get_json()["entry"][1]["response"]["location"].split("/_history")[0])
+    body = stored.get_json()
+    assert body["managingOrganization"]["reference"] == org_ref
+    assert body["photo"][0]["url"] == org_ref
+    assert f'href="{org_ref}"' in body["text"]["div"] and org_url not in body["text"]["div"]
+    assert body["identifier"][0]["value"] == unrelated
+
+
+def test_a_batch_entry_naming_another_entry_fails_alone(client: Any) -> None:
+    org_url = f"urn:uuid:{uuid.uuid4()}"
+    person = patient()
+    person["managingOrganization"] = {"reference": org_url}
+    entries = [create_entry({"resourceType": "Organization", "name": "Trạm Y tế xã"}, org_url), create_entry(person)]
+    resp = post(client, "", tx(entries, "batch"))
+    assert resp.status_code == 200
+    first, second = resp.get_json()["entry"]
+    assert first["response"]["status"].startswith("201") and second["response"]["status"].startswith("400")
+    expressions = [e for i in second["response"]["outcome"]["issue"] for e in i.get("expression", [])]
+    assert expressions == ["Bundle.entry[1].resource.managingOrganization.reference"]
+
+
+@pytest.mark.parametrize(("entry", "expression"), [
+    ({"resource": {"resourceType": "Patient"}}, "Bundle.entry[0].request"),
+    ({"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Appointment"}},
+     "Bundle.entry[0].resource.resourceType"),
+    (create_entry(appointment(status="bogus")), "Bundle.entry[0].resource.status"),
+])
+def test_a_batch_entry_error_names_the_element_once_from_the_bundle(client: Any, entry: dict[str, Any],
+                                                                     expression: str) -> None:
+    resp = post(client, "", tx([entry], "batch"))
+    assert resp.status_code == 200
+    outcome = resp.get_json()["entry"][0]["response"]["outcome"]
+    assert expression in [e for i in outcome["issue"] for e in i.get("expression", [])]
+    assert not any(".resource.entry[" in e for i in outcome["issue"] for e in i.get("expression", []))

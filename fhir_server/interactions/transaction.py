@@ -1,14 +1,17 @@
 """batch and transaction Bundles posted to the base URL (R4 http.html#transaction).
 
 Transaction: one database transaction; entries processed DELETE → POST → PUT/PATCH →
-GET/HEAD; `urn:uuid:` full URLs and conditional references resolved before any write;
-any failure rolls everything back. Batch: each entry on its own, failures reported per
-entry. Every entry goes through the same dispatcher (and so the same authorization) as
-a plain request.
+GET/HEAD; `urn:uuid:` full URLs and conditional references resolved before any write, and
+a `urn:uuid:`/`urn:oid:` reference that names no entry refused (400) rather than stored
+pointing nowhere; any failure rolls everything back. Batch: each entry on its own, failures
+reported per entry; entries of a batch may not refer to each other (R4: "no interdependencies"),
+so an entry with such a reference fails alone. Every entry goes through the same dispatcher (and
+so the same authorization) as a plain request.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -67,18 +70,73 @@ class _Plan:
         self.existing: FhirResponse | None = None
 
 
+_LOCAL = ("urn:uuid:", "urn:oid:")
+
+
 def _rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
+    """Replace the links to the Bundle's entries with the resources' new addresses. R4 (transaction
+    processing rules): "Servers SHALL replace all matching links in the bundle, whether they are found
+    in the resource ids, resource references, elements of type uri, url, oid, uuid, and <a href="" &
+    <img src="" in the narrative". A `urn:uuid:`/`urn:oid:` fullUrl can only be such a link wherever it
+    stands, so it is replaced in any element and in the narrative's href/src; other keys (absolute
+    fullUrls, conditional references) only in `reference`."""
+    local = {k: v for k, v in mapping.items() if k.startswith(_LOCAL)}
+    return _rewrite(node, mapping, local)
+
+
+def _rewrite(node: Any, mapping: dict[str, str], local: dict[str, str]) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if k == "reference" and isinstance(v, str) and v in mapping:
-                out[k] = mapping[v]
+            if isinstance(v, str):
+                if k == "reference" and v in mapping:
+                    v = mapping[v]
+                elif v in local:
+                    v = local[v]
+                elif k == "div" and local and "urn:" in v:
+                    v = _NARRATIVE_LINK.sub(lambda m: m[1] + local.get(m[2], m[2]) + m[3], v)
+                out[k] = v
             else:
-                out[k] = _rewrite_references(v, mapping)
+                out[k] = _rewrite(v, mapping, local)
         return out
     if isinstance(node, list):
-        return [_rewrite_references(v, mapping) for v in node]
+        return [_rewrite(v, mapping, local) for v in node]
     return node
+
+
+# href="urn:uuid:…" / src='urn:oid:…' in XHTML narrative
+_NARRATIVE_LINK = re.compile(r"""((?:href|src)\s*=\s*["'])(urn:(?:uuid|oid):[^"']+)(["'])""")
+
+
+def _local_references(node: Any, path: str, found: list[tuple[str, str]]) -> None:
+    """(FHIRPath, value) of every `urn:uuid:`/`urn:oid:` reference in a resource — these can only name
+    entries of the Bundle. A Bundle inside (a document stored whole) is skipped: its own references
+    name its own entries."""
+    if isinstance(node, dict):
+        if node.get("resourceType") == "Bundle":
+            return
+        for k, v in node.items():
+            if k == "reference" and isinstance(v, str) and v.startswith(_LOCAL):
+                found.append((f"{path}.reference", v))
+            elif isinstance(v, dict | list):
+                _local_references(v, f"{path}.{k}", found)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _local_references(v, f"{path}[{i}]", found)
+
+
+def _refuse_dangling(plans: list[_Plan], mapping: dict[str, str]) -> None:
+    """A transaction's `urn:` reference to no entry of the Bundle would be stored pointing nowhere."""
+    for plan in plans:
+        found: list[tuple[str, str]] = []
+        if isinstance(plan.resource, dict):
+            _local_references(plan.resource, f"Bundle.entry[{plan.index}].resource", found)
+        for path, value in found:
+            if value not in mapping:
+                raise BadRequest(f"Entry {plan.index}: the reference '{value}' names no entry of this transaction "
+                                 "that creates or updates a resource",
+                                 f"Mục {plan.index}: tham chiếu '{value}' không trỏ tới mục nào của giao dịch này "
+                                 "tạo hoặc cập nhật tài nguyên", expression=path)
 
 
 def _conditional_references(node: Any, found: set[str]) -> None:
@@ -115,8 +173,13 @@ def _response_entry(resp: FhirResponse, prefer_minimal: bool, base_url: str) -> 
 
 
 def _error_entry(exc: FhirError, index: int, lang: str) -> dict[str, Any]:
-    return {"response": {"status": f"{exc.status}",
-                         "outcome": operation_outcome(prefix_issues(exc.issues, index), lang)}}
+    """A batch entry's failure. Its expressions already start at the Bundle (the dispatcher relocates an
+    entry's errors; the Bundle's own checks name `Bundle.entry[i]`); any other error gets the entry."""
+    located = getattr(exc, "_located", False) or all(
+        issue.expression and all(e.startswith(f"Bundle.entry[{index}]") for e in issue.expression)
+        for issue in exc.issues)
+    issues = exc.issues if located else prefix_issues(exc.issues, index)
+    return {"response": {"status": f"{exc.status}", "outcome": operation_outcome(issues, lang)}}
 
 
 def _entry_request(svc: FhirService, req: FhirRequest, plan: _Plan, uow: Any) -> FhirRequest:
@@ -161,6 +224,7 @@ def _batch(svc: FhirService, req: FhirRequest, entries: list[Any]) -> FhirRespon
             plan = _Plan(i, entry, req.base_url)
             if plan.resource is not None and plan.method in ("POST", "PUT"):
                 svc.validate_entry_type(plan.resource, plan.res_type, i)
+            _refuse_dangling([plan], {})  # a batch entry cannot name another entry
             out.append(_response_entry(svc.dispatch(_entry_request(svc, req, plan, None)), minimal, req.base_url))
         except FhirError as exc:
             out.append(_error_entry(exc, i, req.lang))
@@ -183,6 +247,7 @@ def _transaction(svc: FhirService, req: FhirRequest, entries: list[Any]) -> Fhir
     results: dict[int, FhirResponse] = {}
     with svc.repo.unit_of_work() as uow:
         mapping = _assign_identities(svc, req, uow, plans)
+        _refuse_dangling(plans, mapping)
         for plan in sorted(plans, key=lambda p: (_ORDER[p.method], p.index)):
             if plan.existing is not None:
                 results[plan.index] = plan.existing
