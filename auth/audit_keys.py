@@ -79,11 +79,12 @@ def index_keys(repo: Any, limit: int = CHUNK) -> int:
 
 
 def drop_column_indexes(repo: Any) -> None:
-    """A SQLite database made before the keys moved to `audit_index` still has the column indexes:
-    drop them (their rows are keyed from the mark on, which starts at 0)."""
+    """A SQLite database made before the keys moved to `audit_index` still has the column indexes, and
+    an index of `audit_index` by row number that no query reads: drop them (the trail's rows are keyed
+    from the mark on, which starts at 0)."""
     if not deferred(repo):
         return
-    names = [f"ix_trail_{n}" for n in ("org", "user", "entity", "client")]
+    names = [f"ix_trail_{n}" for n in ("org", "user", "entity", "client")] + ["ix_audit_index_pk"]
     with repo.engine.connect() as conn:
         present = [r[0] for r in conn.exec_driver_sql(
             f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({', '.join('?' * len(names))})",

@@ -69,8 +69,7 @@ audit_index = Table(
     Column("param", String(32), nullable=False),
     Column("system", Text, nullable=True),
     Column("value", String(255), nullable=False),
-    Index("ix_audit_index_value", "param", "value", "pk"),
-    Index("ix_audit_index_pk", "pk"),
+    Index("ix_audit_index_value", "param", "value", "pk"),  # (no index on pk alone: no query reads by it)
 )
 
 # The captured columns searched through `audit_index` on SQLite (their indexes above are PostgreSQL's).

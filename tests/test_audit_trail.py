@@ -448,9 +448,12 @@ def test_an_older_sqlite_trail_drops_its_column_indexes(world: World) -> None:
         pytest.skip("PostgreSQL keeps the column indexes")
     with world.svc.repo.unit_of_work() as uow:
         uow.conn.exec_driver_sql("CREATE INDEX ix_trail_entity ON audit_trail (entity)")
+        uow.conn.exec_driver_sql("CREATE INDEX ix_audit_index_pk ON audit_index (pk)")
     assert _plain_index_names(world) == {"ix_trail_entity"}
     drop_column_indexes(world.svc.repo)
     assert _plain_index_names(world) == set()
+    with world.svc.repo.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'ix_audit_index_pk'").scalar() == 0
 
 
 def test_the_audit_writer_keys_what_it_wrote_by_itself(world: World) -> None:
