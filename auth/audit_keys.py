@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from auth.audit_search import COLUMNS
-from auth.audit_trail import KEYED_COLUMNS, KEYS_MARK, dbapi_cursor
+from auth.audit_trail import KEYED_COLUMNS, KEYS_MARK, POSTGRESQL_ONLY_INDEXES, dbapi_cursor
 
 CHUNK = 50_000  # rows per indexing transaction (a backlog after an upgrade goes in several)
 
@@ -84,7 +84,7 @@ def drop_column_indexes(repo: Any) -> None:
     from the mark on, which starts at 0)."""
     if not deferred(repo):
         return
-    names = [f"ix_trail_{n}" for n in ("org", "user", "entity", "client")] + ["ix_audit_index_pk"]
+    names = [*POSTGRESQL_ONLY_INDEXES, "ix_audit_index_pk"]
     with repo.engine.connect() as conn:
         present = [r[0] for r in conn.exec_driver_sql(
             f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({', '.join('?' * len(names))})",

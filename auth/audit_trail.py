@@ -55,8 +55,9 @@ audit_trail = Table(
     Index("ix_trail_recorded", "recorded_us"),
     # Columns of many distinct values: B-tree indexes on PostgreSQL only. On SQLite their values reach
     # `audit_index` behind the rows, in sorted bulk (auth/audit_keys.py).
-    *(Index(f"ix_trail_{name}", column).ddl_if(dialect="postgresql") for name, column in (
-        ("org", "org_ref"), ("user", "user_ref"), ("entity", "entity"), ("client", "client_id"))),
+    *(Index(name, column).ddl_if(dialect="postgresql") for name, column in (
+        ("ix_trail_org", "org_ref"), ("ix_trail_user", "user_ref"), ("ix_trail_entity", "entity"),
+        ("ix_trail_client", "client_id"))),
     Index("ix_trail_given", "given_id", sqlite_where=text("given_id IS NOT NULL"),
           postgresql_where=text("given_id IS NOT NULL")),
 )
@@ -74,6 +75,8 @@ audit_index = Table(
 
 # The captured columns searched through `audit_index` on SQLite (their indexes above are PostgreSQL's).
 KEYED_COLUMNS = ("client_id", "user_ref", "org_ref", "entity")
+POSTGRESQL_ONLY_INDEXES = tuple(ix.name for ix in audit_trail.indexes
+                                if set(ix.columns.keys()) <= set(KEYED_COLUMNS) and ix.name)
 # `server_state` row: every captured row numbered up to it has its keys in `audit_index` (SQLite).
 KEYS_MARK = "audit-keys-mark"
 
