@@ -197,6 +197,20 @@ def test_a_bundle_stored_by_a_transaction_keeps_the_urn_references_between_its_o
     assert stored["entry"][1]["resource"]["participant"][0]["actor"]["reference"] == inner_url
 
 
+def test_a_bundle_stored_by_a_transaction_is_not_rewritten_even_where_its_links_equal_an_outer_fullurl(
+        client: Any) -> None:
+    shared = f"urn:uuid:{uuid.uuid4()}"  # names an entry of the transaction and one of the stored Bundle
+    collection = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": shared, "resource": patient()},
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": appointment(practitioner=shared)}]}
+    resp = post(client, "", tx([create_entry(patient(), shared), create_entry(collection)]))
+    assert resp.status_code == 200, resp.get_json()
+    location = resp.get_json()["entry"][1]["response"]["location"]
+    stored = client.get("/fhir/" + location.split("/_history")[0]).get_json()
+    assert stored["entry"][1]["resource"]["participant"][0]["actor"]["reference"] == shared
+    assert stored["entry"][0]["fullUrl"] == shared
+
+
 def test_transaction_replaces_entry_links_in_uri_elements_and_the_narrative_too(client: Any) -> None:
     org_url = f"urn:uuid:{uuid.uuid4()}"
     unrelated = f"urn:uuid:{uuid.uuid4()}"  # names no entry: a plain value, kept as written

@@ -79,13 +79,16 @@ def _rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
     in the resource ids, resource references, elements of type uri, url, oid, uuid, and <a href="" &
     <img src="" in the narrative". A `urn:uuid:`/`urn:oid:` fullUrl can only be such a link wherever it
     stands, so it is replaced in any element and in the narrative's href/src; other keys (absolute
-    fullUrls, conditional references) only in `reference`."""
+    fullUrls, conditional references) only in `reference`. A Bundle inside is left as it is, as
+    `_local_references` leaves it."""
     local = {k: v for k, v in mapping.items() if k.startswith(_LOCAL)}
     return _rewrite(node, mapping, local)
 
 
 def _rewrite(node: Any, mapping: dict[str, str], local: dict[str, str]) -> Any:
     if isinstance(node, dict):
+        if node.get("resourceType") == "Bundle":  # a Bundle stored whole: its links name its own entries
+            return node
         out = {}
         for k, v in node.items():
             if isinstance(v, str):
