@@ -85,9 +85,15 @@ def _rewrite_references(node: Any, mapping: dict[str, str]) -> Any:
     return _rewrite(node, mapping, local)
 
 
+def _own_links(node: dict[str, Any]) -> bool:
+    """A Bundle inside a resource (a document stored whole): its `urn:` links name its own entries, so
+    neither the dangling check nor the rewrite looks into it."""
+    return node.get("resourceType") == "Bundle"
+
+
 def _rewrite(node: Any, mapping: dict[str, str], local: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        if node.get("resourceType") == "Bundle":  # a Bundle stored whole: its links name its own entries
+        if _own_links(node):
             return node
         out = {}
         for k, v in node.items():
@@ -116,7 +122,7 @@ def _local_references(node: Any, path: str, found: list[tuple[str, str]]) -> Non
     entries of the Bundle. A Bundle inside (a document stored whole) is skipped: its own references
     name its own entries."""
     if isinstance(node, dict):
-        if node.get("resourceType") == "Bundle":
+        if _own_links(node):
             return
         for k, v in node.items():
             if k == "reference" and isinstance(v, str) and v.startswith(_LOCAL):
