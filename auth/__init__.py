@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from auth import audit_trail as _audit_trail  # noqa: F401  (tables join the shared metadata)
+from auth import owner_facts as _owner_facts  # noqa: F401
 from auth import tables as _tables  # noqa: F401
 from auth.boundary import PROVINCE_EXTENSION, PROVINCE_SEARCH_PARAMETER
 from terminology.loader import CODESYSTEM_BASE
@@ -87,13 +88,17 @@ def install(svc: Any, settings: Any, engine: Any) -> None:
 
     install_trail(svc, settings.secret_key or svc.repo.shared_secret("paging-secret"))
     move_from_resources(svc.repo, svc.search.registry)
+    # Which Organizations each resource belongs to, kept with every write (the bounded read's check).
+    from auth.owner_facts import install as install_owner_facts
+    from auth.policy import load_policy
+
+    install_owner_facts(svc, load_policy())
     if not settings.auth_enabled:
         return
     from auth.audit import AuditSink
     from auth.authorizer import PolicyAuthorizer
     from auth.config import AuthConfig
     from auth.keys import KeyStore
-    from auth.policy import load_policy
     from auth.server import AuthService
     from auth.store import AuthStore
     from auth.tokens import TokenVerifier

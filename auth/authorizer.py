@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import and_, false, literal_column, or_, select, true
 
 from auth.boundary import Anchor, LinkCompiler, RowChecker, SqlBoundary, organizations_of_province
+from auth.owner_facts import READ_CONDITION, OwnerGraph
 from auth.policy import Policy, Profile
 from auth.scopes import Grants, grants_for
 from auth.tokens import InvalidToken, TokenVerifier
@@ -70,6 +71,9 @@ class Access:
         self.paramstyle = getattr(dialect, "paramstyle", "qmark")
         self._row_checkers: dict[str, RowChecker | None] = {}
         self._shared_checker: RowChecker | None = None
+        org = (principal.organization or "").removeprefix("Organization/") if principal else ""
+        self._facts_org = org if (self.profile is not None and self.profile.boundary == "organization"
+                                  and ID_RE.match(org)) else None
 
     def _anchor(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], Anchor | None]:
         p, prof, pol = self.principal, self.profile, self.policy
@@ -149,6 +153,14 @@ class Access:
         self._row_checkers[t] = checker
         return checker
 
+    def facts_org(self, t: str) -> str | None:
+        """The Organization whose ownership facts decide a read of `t` (auth/owner_facts.py): a facility's,
+        where the boundary is exactly the organization rule (no scope query restriction)."""
+        org = self._facts_org
+        if org is None or self.row_checker(t) is None:
+            return None
+        return org
+
     @property
     def national(self) -> bool:
         """No boundary of place: the admin, or a jurisdiction role without a province."""
@@ -189,6 +201,14 @@ class PolicyAuthorizer:
         self.flush_audit: Callable[[], None] | None = None
         self._access_cache: dict[tuple[Principal | None, str], Access] = {}
         self._not_revoked: dict[str, float] = {}
+        # The ownership facts answer the organization boundary when they were built from these links.
+        facts = getattr(svc, "owner_facts", None)
+        self.facts = facts if facts is not None and facts.graph.mark == OwnerGraph(
+            {t: policy.read_links(t) for t in RESOURCE_TYPES}, policy.owner).mark else None
+        mark = "%s" if svc.repo.engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self._read_condition = READ_CONDITION.format(mark=mark)
+        self._facts_sql = ("SELECT 1 FROM resources r JOIN auth_owner_facts o ON o.res_pk = r.res_pk "
+                           f"WHERE r.res_type = {mark} AND r.res_id = {mark} AND o.org_id = {mark}")
 
     # -- authentication --------------------------------------------------------------------
     def issuer_for(self, base_url: str) -> str:
@@ -313,6 +333,12 @@ class PolicyAuthorizer:
             return False
         if stored.deleted:
             return self._visible_when_deleted(req, acc, stored)
+        org = acc.facts_org(t) if self.facts is not None else None
+        if org is not None:
+            params = (t, stored.res_id, org)
+            if req.uow is not None:  # (the facts of this transaction's own writes)
+                return req.uow.conn.exec_driver_sql(self._facts_sql, params).first() is not None
+            return self._fetch_one(self._facts_sql, params) is not None
         checker = acc.row_checker(t)
         if checker is not None:
             if req.uow is not None:
@@ -334,6 +360,15 @@ class PolicyAuthorizer:
         acc = self.access(req)
         if acc.boundary.unrestricted(res_type) or acc.boundary.nothing(res_type) or not ID_RE.match(res_id):
             return None
+        org = acc.facts_org(res_type) if self.facts is not None else None
+        read_checked = getattr(self.svc.repo, "read_checked", None)
+        if org is not None and read_checked is not None:
+            stored, inside = read_checked(res_type, res_id, self._read_condition, (org,))
+            if stored is None:
+                return Decided(None)
+            if inside is None or stored.deleted:  # one of the server's own definitions; a tombstone
+                return Decided(stored if self.visible(req, stored) else None)
+            return Decided(stored if inside else None)
         checker = acc.row_checker(res_type)
         read_with = getattr(self.svc.repo, "read_with", None)
         if checker is None or read_with is None:
@@ -345,6 +380,13 @@ class PolicyAuthorizer:
         if rows is None or stored.deleted:  # one of the server's own definitions; a tombstone
             return Decided(stored if self.visible(req, stored) else None)
         return Decided(stored if checker.decide(self._fetch_all, res_type, res_id, rows) else None)
+
+    def _fetch_one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        fetch_one = getattr(self.svc.repo, "fetch_one", None)
+        if fetch_one is not None:
+            return fetch_one(sql, params)
+        with self.svc.repo.engine.connect() as conn:
+            return conn.exec_driver_sql(sql, params).first()
 
     def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         fetch_all = getattr(self.svc.repo, "fetch_all", None)

@@ -106,6 +106,8 @@ class FhirService:
         self.type_handlers: dict[str, dict[str, Callable[..., FhirResponse]]] = {}
         # Flask blueprints a component adds at the edge (auth pages, OAuth endpoints); create_app registers them.
         self.blueprints: list[Any] = []
+        # Facts a component keeps with every write (auth: the Organizations each resource belongs to).
+        self.owner_facts: Any = None
 
     # -- dispatch: the choke point ------------------------------------------------------
     def dispatch(self, req: FhirRequest, **kwargs: Any) -> FhirResponse:

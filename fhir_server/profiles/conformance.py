@@ -182,6 +182,14 @@ class OverlayRepository:
         result: tuple[StoredResource | None, list[Any] | None] = self._inner.read_with(res_type, res_id, *args)
         return result
 
+    def read_checked(self, res_type: str, res_id: str, *args: Any) -> tuple[StoredResource | None, bool | None]:
+        """As the store's `read_checked`; undecided (None) for one of our own definitions."""
+        own = self._store.get(res_type, res_id)
+        if own is not None:
+            return own, None
+        result: tuple[StoredResource | None, bool | None] = self._inner.read_checked(res_type, res_id, *args)
+        return result
+
     @contextmanager
     def unit_of_work(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         with self._inner.unit_of_work(*args, **kwargs) as uow:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
 from fhir_server.errors import Conflict, PreconditionFailed
@@ -21,6 +21,7 @@ from fhir_server.storage.repository import HistoryQuery, IndexWriter, StoredReso
 from fhir_server.storage.tables import metadata, resource_history, resources, server_state
 
 _R = resources.c
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _H = resource_history.c
 
 
@@ -154,7 +155,8 @@ class SqlUnitOfWork:
             )
             if result.rowcount != 1:
                 raise PreconditionFailed("Concurrent update", "Cập nhật đồng thời")
-            self._index.remove(self.conn, res_pk)
+            if not current.deleted:  # (a tombstone's index rows went with the delete)
+                self._index.remove(self.conn, res_pk)
         self._insert_history(res_type, res_id, method, values)
         self._index.write(self.conn, res_pk, res_type, body)
         stored = StoredResource(res_type, res_id, version, last_updated, False, content, res_pk)
@@ -195,6 +197,7 @@ class SqlRepository:
         self.postgres = is_postgres(engine)
         mark = self._mark = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         self._joined: dict[str, str] = {}
+        self._checked: dict[str, str] = {}
         self._read_sql = ("SELECT res_pk, version_id, last_updated, deleted, content FROM resources "
                           f"WHERE res_type = {mark} AND res_id = {mark}")
         # PostgreSQL reads: an autocommit pool with no reset (no BEGIN/ROLLBACK round trips). Single hot
@@ -303,6 +306,21 @@ class SqlRepository:
             return stored, []
         return stored, orjson.loads(other) if isinstance(other, str | bytes) else other
 
+    def read_checked(self, res_type: str, res_id: str, condition: str, params: tuple[Any, ...]
+                     ) -> tuple[StoredResource | None, bool | None]:
+        """The current version and, in the same statement, whether `condition` (a SELECT correlated to
+        `resources.res_pk`, e.g. the authorizer's ownership facts) has a row: one round trip, one probe."""
+        sql = self._checked.get(condition)
+        if sql is None:
+            sql = self._checked[condition] = (
+                f"SELECT res_pk, version_id, last_updated, deleted, content, EXISTS ({condition}) "
+                f"FROM resources WHERE res_type = {self._mark} AND res_id = {self._mark}")
+        row = self.fetch_one(sql, (*params, res_type, res_id))
+        if row is None:
+            return None, None
+        res_pk, version_id, last_updated, deleted, content, inside = row
+        return StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk), bool(inside)
+
     def read(self, res_type: str, res_id: str) -> StoredResource | None:
         """The hot path: one indexed SELECT through the pooled DB-API connection."""
         row = self.fetch_one(self._read_sql, (res_type, res_id))
@@ -387,8 +405,16 @@ class SqlRepository:
     # -- writes ------------------------------------------------------------------------
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
-        with self.engine.connect().execution_options(fhir_write=True) as conn, conn.begin():
-            yield SqlUnitOfWork(conn, self.index, self.postgres)
+        try:
+            with self.engine.connect().execution_options(fhir_write=True) as conn, conn.begin():
+                yield SqlUnitOfWork(conn, self.index, self.postgres)
+        except DBAPIError as exc:
+            # PostgreSQL broke a lock cycle between concurrent writes (or a serialization failure):
+            # nothing was written; the client may retry.
+            if getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+                raise Conflict("Concurrent writes conflicted; nothing was written, retry the request",
+                               "Các lệnh ghi đồng thời xung đột; chưa ghi gì, hãy gửi lại yêu cầu") from exc
+            raise
 
     # -- shared server state -------------------------------------------------------------
     def shared_secret(self, name: str) -> str:
