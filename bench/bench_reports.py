@@ -172,6 +172,10 @@ def generate(svc: Any, engine: Any, n: int, seed: int = 7) -> None:
             _insert(engine, bulk, res_rows, idx_rows)
             done += chunk
             print(f"  {done:,} encounters ({time.time() - started:.0f} s, {len(bulk.cache)} shapes)", flush=True)
+    if svc.owner_facts is not None:  # the rows went in around the write path: build the ownership facts
+        from auth.owner_facts import ensure_built
+
+        ensure_built(svc.repo, svc.owner_facts, force=True)
 
 
 def _resource_row(pk: int, res_type: str, res_id: str, resource: dict[str, Any]) -> dict[str, Any]:

@@ -79,6 +79,10 @@ def ensure_data(url: str, scale: float, log: Callable[[str], None] = print) -> t
         metadata.drop_all(conn)
     svc = build_service(Settings(database_url=url, auth_enabled=False, audit_enabled=False), engine=engine)
     seconds = datagen.load(engine, svc.search.writer, datagen.Counts.at(scale), log=log)
+    if svc.owner_facts is not None:  # the rows went in around the write path: build the ownership facts
+        from auth.owner_facts import ensure_built
+
+        ensure_built(svc.repo, svc.owner_facts, force=True)
     if engine.dialect.name == "postgresql":
         # As autovacuum would do after a bulk load: the visibility map lets counts use index-only scans.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
