@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import and_, false, literal_column, or_, select, true
 
 from auth.boundary import Anchor, LinkCompiler, RowChecker, SqlBoundary, organizations_of_province
-from auth.owner_facts import READ_CONDITION, OwnerGraph
+from auth.owner_facts import READ_CONDITION, OwnerGraph, facts_inside
 from auth.policy import Policy, Profile
 from auth.scopes import Grants, grants_for
 from auth.tokens import InvalidToken, TokenVerifier
@@ -44,7 +44,7 @@ class Access:
     """Everything derived from one principal: profile, effective actions, boundary rules."""
 
     def __init__(self, policy: Policy, principal: Principal | None, registry: Any, base_url: str,
-                 dialect: Any = None) -> None:
+                 dialect: Any = None, facts: bool = False) -> None:
         self.principal = principal
         self.profile: Profile | None = policy.profile(principal.role, principal.tier) if principal else None
         grants = grants_for(principal.scopes) if principal else Grants({}, {}, frozenset())
@@ -61,6 +61,11 @@ class Access:
         self.registry = registry
         self.base_url = base_url
         self.policy = policy
+        # A facility's organization boundary is answered by the ownership facts (auth/owner_facts.py)
+        # when they are kept for this policy's links: one probe per row instead of the link walk.
+        org = (principal.organization or "").removeprefix("Organization/") if principal else ""
+        self._facts_org = org if (facts and self.profile is not None and self.profile.boundary == "organization"
+                                  and ID_RE.match(org)) else None
         read_links, owner_links, anchor = self._anchor()
         self.read_compiler = LinkCompiler(read_links, owner_links, anchor, dialect) if anchor else None
         self.write_compiler = LinkCompiler(owner_links, owner_links, anchor, dialect) if anchor else None
@@ -71,9 +76,6 @@ class Access:
         self.paramstyle = getattr(dialect, "paramstyle", "qmark")
         self._row_checkers: dict[str, RowChecker | None] = {}
         self._shared_checker: RowChecker | None = None
-        org = (principal.organization or "").removeprefix("Organization/") if principal else ""
-        self._facts_org = org if (self.profile is not None and self.profile.boundary == "organization"
-                                  and ID_RE.match(org)) else None
 
     def _anchor(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], Anchor | None]:
         p, prof, pol = self.principal, self.profile, self.policy
@@ -111,9 +113,13 @@ class Access:
                 return False
             return None
 
+        facts_org = self._facts_org
+
         def rule(table: Any) -> Any:
             parts = []
-            if not open_type and compiler is not None:
+            if not open_type and facts_org is not None:
+                parts.append(facts_inside(table, facts_org))
+            elif not open_type and compiler is not None:
                 parts.append(compiler.inside(table, t))
             if queries:
                 parts.append(self._query_clause(table, t, queries))
@@ -261,7 +267,7 @@ class PolicyAuthorizer:
         acc = self._access_cache.get(key)
         if acc is None:
             acc = Access(self.policy, req.principal, self.svc.search.registry, req.base_url,
-                         self.svc.repo.engine.dialect)
+                         self.svc.repo.engine.dialect, facts=self.facts is not None)
             if len(self._access_cache) > 2048:
                 self._access_cache.clear()
             self._access_cache[key] = acc

@@ -32,9 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, PrimaryKeyConstraint, String, Table
+from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table, text
 
-from auth.boundary import MAX_DEPTH
+from auth.boundary import MAX_DEPTH, SAFE_NAME
 from fhir_server.search.hashing import param_key
 from fhir_server.storage.tables import SurrogateKey, metadata
 
@@ -48,10 +48,31 @@ owner_facts = Table(
     Column("res_pk", SurrogateKey, nullable=False),
     Column("org_id", String(64), nullable=False),
     PrimaryKeyConstraint("res_pk", "org_id", name="pk_auth_owner_facts"),
+    Index("ix_auth_owner_facts_org", "org_id", "res_pk"),  # a search's boundary: the rows of one facility
 )
 
 # The bounded read's condition, correlated to the `resources` row being read (one index probe).
 READ_CONDITION = "SELECT 1 FROM auth_owner_facts o WHERE o.res_pk = resources.res_pk AND o.org_id = {mark}"
+
+
+_INSIDE: dict[tuple[str, str], Any] = {}
+
+
+def facts_inside(alias: Any, org: str) -> Any:
+    """A search's boundary for one facility: the row belongs to `org` (ANDed into the one statement
+    that pages, counts, includes and chains). `org` matches the FHIR id pattern (the caller checks),
+    so it is safe as a literal; the clause is built once per alias name."""
+    name = getattr(alias, "name", None)
+    if isinstance(name, str) and type(name) is str and SAFE_NAME.match(name):
+        clause = _INSIDE.get((name, org))
+        if clause is None:
+            if len(_INSIDE) > 4096:
+                _INSIDE.clear()
+            clause = _INSIDE[(name, org)] = text(
+                f"{name}.res_pk IN (SELECT f.res_pk FROM auth_owner_facts f WHERE f.org_id = '{org}')")
+        return clause
+    return alias.c.res_pk.in_(text(f"SELECT f.res_pk FROM auth_owner_facts f WHERE f.org_id = '{org}'")
+                              .columns(owner_facts.c.res_pk))
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,33 @@ def test_crossed_concurrent_writes_end_in_one_conflict_and_consistent_facts(worl
         t.join(60)
     assert sorted(outcomes.values()) == ["committed", "conflict"]
     assert stored(world) == expected(world)
+
+
+def test_searches_find_the_same_by_facts_and_by_links(world: World, monkeypatch: Any) -> None:
+    queries = [f"/fhir/{t}?_count=500&_total=accurate" for t in ("Patient", "Appointment", "Encounter", "Condition",
+                                                                   "MedicationRequest", "DocumentReference",
+                                                                   "Composition", "Provenance")]
+    queries += ["/fhir/Appointment?_include=Appointment:patient&_count=500",
+                "/fhir/Patient?_revinclude=Encounter:subject&_count=500",
+                "/fhir/Condition?encounter.service-provider=Organization/org-c&_count=500",
+                "/fhir/Patient?_has:Appointment:patient:status=booked&_count=500"]
+
+    def found() -> dict[tuple[str, str], tuple[Any, list[str]]]:
+        out = {}
+        for who in FACILITIES:
+            for q in queries:
+                body = world.get(q, who).get_json()
+                out[(who, q)] = (body.get("total"), sorted(f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                                                            for e in body.get("entry", [])))
+        return out
+
+    authz = world.svc.authorizer
+    by_facts = found()
+    assert any(ids for _total, ids in by_facts.values())
+    assert by_facts[("central", queries[1])][1] != by_facts[("provincial", queries[1])][1]
+    monkeypatch.setattr(authz, "facts", None)
+    authz._access_cache.clear()
+    try:
+        assert found() == by_facts
+    finally:
+        authz._access_cache.clear()
