@@ -36,6 +36,7 @@ from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table, text
 
 from auth.boundary import MAX_DEPTH, SAFE_NAME
 from fhir_server.search.hashing import param_key
+from fhir_server.search.tables import search_reference
 from fhir_server.storage.tables import SurrogateKey, metadata
 
 ANCHOR = "Organization"
@@ -159,6 +160,22 @@ class _Sql:
                 f"AND res_id IN ({self.marks(len(chunk))}) AND deleted = {self.m}", [res_type, *chunk, False]))
         return out
 
+    def live_refs(self, res_type: str, ids: list[str]) -> tuple[dict[str, int], dict[int, list[tuple[int, str, str]]]]:
+        """`live`, with the references of each (what the next hop of a walk reads): one round trip."""
+        pks: dict[str, int] = {}
+        refs: dict[int, list[tuple[int, str, str]]] = {}
+        for chunk in _chunks(ids):
+            for i, pk, p, tt, ti in self.rows(
+                    "SELECT r.res_id, r.res_pk, ref.param, ref.target_type, ref.target_id FROM resources r "
+                    "LEFT JOIN search_reference ref ON ref.res_pk = r.res_pk AND ref.target_id IS NOT NULL "
+                    f"WHERE r.res_type = {self.m} AND r.res_id IN ({self.marks(len(chunk))}) AND r.deleted = {self.m}",
+                    [res_type, *chunk, False]):
+                pks[i] = pk
+                got = refs.setdefault(pk, [])
+                if p is not None:
+                    got.append((p, tt, ti))
+        return pks, refs
+
     def referrers(self, keys: list[int], target_type: str, ids: list[str]) -> list[Any]:
         """(res_pk, res_type, res_id, param, target_id) of live resources pointing at these."""
         out: list[Any] = []
@@ -204,14 +221,12 @@ class _Sql:
         if not self.postgres:
             return  # SQLite: BEGIN IMMEDIATE already serialises every writer
         state = txn_state(self.conn)
-        if state["global"] is None:
-            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK})")
-            state["global"] = "shared"
         if state["global"] == "exclusive":
             return
         held = state["exclusive"] if exclusive else state["exclusive"] | state["shared"]
         keys = sorted({_lock_key(t, i) for t, i in nodes} - held)
-        if not keys:
+        first = state["global"] is None  # every upkeep holds the global lock shared (the builder: exclusive)
+        if not keys and not first:
             return
         if len(state["shared"] | state["exclusive"]) + len(keys) > LOCK_BUDGET:
             # too many node locks for PostgreSQL's lock table: stop everyone else's fact upkeep instead
@@ -219,7 +234,11 @@ class _Sql:
             state["global"] = "exclusive"
             return
         fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        self.conn.exec_driver_sql(f"SELECT {fn}(k) FROM unnest(%s::bigint[]) AS k", (keys,))
+        sql = f"SELECT {fn}(k) FROM unnest(%s::bigint[]) AS k"
+        if first:  # (UNION ALL runs its branches in order: the global lock first)
+            sql = f"SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK}) UNION ALL {sql}"
+            state["global"] = "shared"
+        self.conn.exec_driver_sql(sql, (keys,))
         state["exclusive" if exclusive else "shared"].update(keys)
 
 
@@ -243,31 +262,39 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
         yield items[i:i + CHUNK]
 
 
-Node = tuple[int, str, str, bool]  # res_pk, type, id, top level?
+Node = tuple[int, str, str, bool, int]  # res_pk, type, id, top level?, depth left
 
 
 class OwnerFacts:
-    """Computes and stores the sets (`refresh`), and finds what a write changes (`changed`)."""
+    """Computes the sets (`compute`), and keeps them as writes change what they depend on (`changed`)."""
 
     def __init__(self, graph: OwnerGraph) -> None:
         self.graph = graph
 
     # -- the walk --------------------------------------------------------------------------
-    def compute(self, conn: Any, origins: dict[int, tuple[str, str]]) -> dict[int, set[str]]:
-        """The Organizations each origin (a live resource) reaches: the rule of RowChecker, for many
-        resources at once, level by level (a few statements per level, whatever the fan-out)."""
+    def compute(self, conn: Any, origins: dict[Any, Node],
+                known: dict[int, Iterable[tuple[int, str, str]]] | None = None) -> dict[Any, set[str]]:
+        """The Organizations each origin (a live resource, walked from the top or as a node that a
+        walk goes through, with the depth it has left) reaches: the rule of RowChecker, for many
+        resources at once, hop by hop (a few statements per hop, whatever the fan-out). `known`: the
+        followed references of resources just written (not read again)."""
         q = _Sql(conn)
         g = self.graph
-        facts: dict[int, set[str]] = {pk: set() for pk in origins}
-        frontier: dict[Node, set[int]] = {(pk, t, i, True): {pk} for pk, (t, i) in origins.items()}
-        depth = MAX_DEPTH
+        facts: dict[Any, set[str]] = {key: set() for key in origins}
+        frontier: dict[Node, set[Any]] = {}
+        for key, node in origins.items():
+            frontier.setdefault(node, set()).add(key)
+        have: dict[int, list[tuple[int, str, str]]] = {pk: list(r) for pk, r in (known or {}).items()}
         while frontier:
-            q.lock(((t, i) for _pk, t, i, _top in frontier), exclusive=False)
-            refs = q.refs([pk for pk, _t, _i, _top in frontier])
-            hops: dict[tuple[str, str], set[int]] = {}
-            # (source type, target type) → {(source's parameter key, target id): origins}
-            backs: dict[tuple[str, str], dict[tuple[int, str], set[int]]] = {}
-            for (pk, t, i, top), origs in frontier.items():
+            q.lock(((t, i) for _pk, t, i, _top, _d in frontier), exclusive=False)
+            pks = {pk for pk, _t, _i, _top, _d in frontier}
+            refs = q.refs(sorted(pks - set(have)))
+            for pk in pks & set(have):
+                refs[pk] = have[pk]
+            hops: dict[tuple[str, str, int], set[Any]] = {}  # (type, id, depth left there) → origins
+            # (source type, target type) → {(source's parameter key, target id, depth left there): origins}
+            backs: dict[tuple[str, str], dict[tuple[int, str, int], set[Any]]] = {}
+            for (pk, t, i, top, depth), origs in frontier.items():
                 for s in (g.top if top else g.nested).get(t, ()):
                     if s.kind == "self":
                         for o in origs:
@@ -280,44 +307,31 @@ class OwnerFacts:
                     elif depth > 0 and s.kind == "hop":
                         for p, tt, ti in refs.get(pk, ()):
                             if p == s.key and tt == s.other:
-                                hops.setdefault((tt, ti), set()).update(origs)
+                                hops.setdefault((tt, ti, depth - 1), set()).update(origs)
                     elif depth > 0 and s.kind == "reverse":
-                        backs.setdefault((s.other, t), {}).setdefault((s.key, i), set()).update(origs)
-            if depth == 0:
-                break
-            nxt: dict[Node, set[int]] = {}
-            q.lock(hops, exclusive=False)
-            by_type: dict[str, list[str]] = {}
-            for tt, ti in hops:
-                by_type.setdefault(tt, []).append(ti)
+                        backs.setdefault((s.other, t), {}).setdefault((s.key, i, depth - 1), set()).update(origs)
+            nxt: dict[Node, set[Any]] = {}
+            q.lock(((tt, ti) for tt, ti, _d in hops), exclusive=False)
+            by_type: dict[str, set[str]] = {}
+            for tt, ti, _d in hops:
+                by_type.setdefault(tt, set()).add(ti)
             for tt, ids in by_type.items():
-                for ti, pk in q.live(tt, sorted(set(ids))).items():
-                    nxt.setdefault((pk, tt, ti, False), set()).update(hops[(tt, ti)])
+                live, their_refs = q.live_refs(tt, sorted(ids))  # (locked above: read after the lock)
+                have.update(their_refs)
+                for (ht, ti, d), origs in hops.items():
+                    if ht == tt and ti in live:
+                        nxt.setdefault((live[ti], tt, ti, False, d), set()).update(origs)
             for (src_type, t), wanted in backs.items():
-                keys = sorted({k for k, _i in wanted})
-                ids = sorted({i for _k, i in wanted})
-                for src_pk, src_t, src_id, p, ti in q.referrers(keys, t, ids):
-                    found = wanted.get((p, ti))
-                    if found and src_t == src_type:
-                        nxt.setdefault((src_pk, src_t, src_id, False), set()).update(found)
+                found: dict[tuple[int, str], list[tuple[int, str]]] = {}
+                for src_pk, src_t, src_id, p, ti in q.referrers(sorted({k for k, _i, _d in wanted}), t,
+                                                                sorted({i for _k, i, _d in wanted})):
+                    if src_t == src_type:
+                        found.setdefault((p, ti), []).append((src_pk, src_id))
+                for (k, i, d), origs in wanted.items():
+                    for src_pk, src_id in found.get((k, i), ()):
+                        nxt.setdefault((src_pk, src_type, src_id, False, d), set()).update(origs)
             frontier = nxt
-            depth -= 1
         return facts
-
-    def refresh(self, conn: Any, pks: Iterable[int]) -> None:
-        """Recompute and store the sets of these resources (deleted or untyped ones: no set)."""
-        wanted = sorted(set(pks))
-        if not wanted:
-            return
-        q = _Sql(conn)
-        origins = {pk: (t, i) for pk, t, i in q.nodes(wanted) if t in self.graph.top}
-        new: set[tuple[int, str]] = set()
-        items = sorted(origins.items())
-        for chunk in _chunks(items):
-            new.update((pk, org) for pk, orgs in self.compute(conn, dict(chunk)).items() for org in orgs)
-        old = q.facts(wanted)
-        q.remove_facts(sorted(old - new))
-        q.add_facts(sorted(new - old))
 
     # -- what a write changes ----------------------------------------------------------------
     def followed_refs(self, res_type: str, refs: Iterable[tuple[int, str, str]]) -> frozenset[tuple[int, str, str]]:
@@ -328,8 +342,13 @@ class OwnerFacts:
                 old: frozenset[tuple[int, str, str]] | None, new: frozenset[tuple[int, str, str]],
                 existence: bool = False) -> None:
         """After a write of X (its index rows already replaced): `old` are X's followed references
-        before (None: X did not exist, or is unknown), `new` after (empty for a delete); `existence`:
-        X came or went (a delete), which changes every walk through X even with the same references."""
+        before (None: X is new, or re-created after a delete), `new` after (empty for a delete);
+        `existence`: X went (a delete), which changes every walk through X even with the same references.
+
+        A create only adds (a node and edges out of it), so every new path goes through X: a resource
+        that X points at through a reverse link (a Patient, for an Appointment's `patient`) gains what X
+        reaches from there, without walking its other referrers again (that walk grows with the
+        patient's record). Everything else that X's write touches is walked again in full."""
         g = self.graph
         if res_type not in g.relevant or (not existence and old is not None and old == new):
             return
@@ -337,26 +356,63 @@ class OwnerFacts:
         back = g.reverse_targets.get(res_type, {})
         targets = sorted({(tt, ti) for p, tt, ti in (old or frozenset()) | new if tt in back.get(p, ())})
         q.lock([(res_type, res_id), *targets], exclusive=True)
-        changed = {res_pk}
+        target_nodes: list[tuple[int, str, str]] = []
         by_type: dict[str, list[str]] = {}
         for tt, ti in targets:
             by_type.setdefault(tt, []).append(ti)
-        level: list[tuple[int, str, str]] = [(res_pk, res_type, res_id)]
         for tt, ids in by_type.items():
-            for ti, pk in q.live(tt, sorted(set(ids))).items():
-                changed.add(pk)
-                level.append((pk, tt, ti))
-        seen = set(changed)
+            target_nodes += [(pk, tt, ti) for ti, pk in q.live(tt, sorted(set(ids))).items()]
+        created = old is None and not existence
+        # What walks through X or through a target: found hop by hop from them (for a create, not the
+        # targets themselves as X's reverse dependants: they are handled by addition below).
+        start = [(res_pk, res_type, res_id)]
+        level = self._dependants(q, start, skip_reverse=created) + (
+            self._dependants(q, target_nodes) if target_nodes else [])
+        seen = {res_pk} if created else {res_pk, *(pk for pk, _t, _i in target_nodes)}
         for _ in range(MAX_DEPTH):
-            level = [n for n in self._dependants(q, level) if n[0] not in seen]
+            level = [n for n in level if n[0] not in seen]
             if not level:
                 break
             seen.update(pk for pk, _t, _i in level)
-        self.refresh(conn, seen)
+            level = self._dependants(q, level)
+        self._store(conn, q, seen, (res_pk, res_type, res_id), created, new, target_nodes)
 
-    def _dependants(self, q: _Sql, level: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    def _store(self, conn: Any, q: _Sql, seen: set[int], x: tuple[int, str, str], created: bool,
+               new: frozenset[tuple[int, str, str]], target_nodes: list[tuple[int, str, str]]) -> None:
+        """Walk again every resource in `seen` and replace its stored set; for a create, X (known, with
+        no stored set yet) is walked from its references in hand, and each target not in `seen` gains
+        what X reaches as a node of that target's walk (one hop down), in the same walk."""
+        g = self.graph
+        res_pk, res_type, res_id = x
+        origins: dict[Any, Node] = {}
+        again = sorted(seen - {res_pk}) if created else sorted(seen)
+        for pk, t, i in q.nodes(again) if again else []:
+            if t in g.top:
+                origins[pk] = (pk, t, i, True, MAX_DEPTH)
+        if created:
+            if res_type in g.top:
+                origins[res_pk] = (res_pk, res_type, res_id, True, MAX_DEPTH)
+            for pk, tt, ti in target_nodes:
+                if pk not in seen and MAX_DEPTH > 0 and any(s.kind == "reverse" and s.other == res_type and
+                                                             (s.key, tt, ti) in new for s in g.top.get(tt, ())):
+                    origins[("through", pk)] = (res_pk, res_type, res_id, False, MAX_DEPTH - 1)
+        walked: set[tuple[int, str]] = set()
+        gained: set[tuple[int, str]] = set()
+        items = list(origins.items())
+        for n in range(0, len(items), CHUNK):
+            for key, orgs in self.compute(conn, dict(items[n:n + CHUNK]), {res_pk: new}).items():
+                if isinstance(key, tuple):
+                    gained.update((key[1], org) for org in orgs)
+                else:
+                    walked.update((key, org) for org in orgs)
+        old = q.facts(again)
+        q.remove_facts(sorted(old - walked))
+        q.add_facts(sorted((walked - old) | gained))
+
+    def _dependants(self, q: _Sql, level: list[tuple[int, str, str]], skip_reverse: bool = False
+                    ) -> list[tuple[int, str, str]]:
         """Resources whose walk goes through one of these: those that point at them (hop links) and
-        those they point at that follow such pointers back (reverse links)."""
+        those they point at that follow such pointers back (reverse links; not with `skip_reverse`)."""
         g = self.graph
         out: dict[int, tuple[int, str, str]] = {}
         by_type: dict[str, list[tuple[int, str]]] = {}
@@ -369,7 +425,7 @@ class OwnerFacts:
                 for src_pk, src_t, src_id, _p, _ti in q.referrers(keys, t, sorted({i for _pk, i in nodes})):
                     out[src_pk] = (src_pk, src_t, src_id)
             back = g.reverse_targets.get(t, {})
-            if back:
+            if back and not skip_reverse:
                 wanted: dict[str, list[str]] = {}
                 for refs in q.refs([pk for pk, _i in nodes]).values():
                     for p, tt, ti in refs:
@@ -393,7 +449,7 @@ class OwnerFacts:
                           [last, False, *types])
             if not rows:
                 return stored
-            facts = self.compute(conn, {pk: (t, i) for pk, t, i in rows})
+            facts = self.compute(conn, {pk: (pk, t, i, True, MAX_DEPTH) for pk, t, i in rows})
             pairs = sorted((pk, org) for pk, orgs in facts.items() for org in orgs)
             q.add_facts(pairs)
             stored += len(pairs)
@@ -428,16 +484,22 @@ class OwnerFactsIndexWriter:
         else:  # an update (or a reindex): `write` follows with the new rows
             txn_state(conn)["old"][res_pk] = old
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
-        self.inner.write(conn, res_pk, res_type, resource)
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> Any:
+        written = self.inner.write(conn, res_pk, res_type, resource)
         old = txn_state(conn)["old"].pop(res_pk, None)
         if res_type not in self.facts.graph.relevant:
-            return
-        q = _Sql(conn)
-        new = self.facts.followed_refs(res_type, [tuple(r) for r in q.rows(
-            f"SELECT param, target_type, target_id FROM search_reference WHERE res_pk = {q.m} "
-            "AND target_id IS NOT NULL", [res_pk])])
+            return written
+        rows = (written or {}).get(search_reference) if isinstance(written, dict) else None
+        if rows is not None or (isinstance(written, dict) and search_reference not in written):
+            refs = [(r["param"], r.get("target_type"), r.get("target_id")) for r in rows or ()
+                    if r.get("target_id") is not None]
+        else:  # an index writer that does not say what it wrote
+            q = _Sql(conn)
+            refs = [tuple(r) for r in q.rows(f"SELECT param, target_type, target_id FROM search_reference "
+                                             f"WHERE res_pk = {q.m} AND target_id IS NOT NULL", [res_pk])]
+        new = self.facts.followed_refs(res_type, refs)
         self.facts.changed(conn, res_pk, res_type, str(resource.get("id") or ""), old, new)
+        return written
 
 
 def install(svc: Any, policy: Any) -> OwnerFacts:

@@ -262,3 +262,49 @@ def test_searches_find_the_same_by_facts_and_by_links(world: World, monkeypatch:
         assert found() == by_facts
     finally:
         authz._access_cache.clear()
+
+
+def random_write(rnd: Any, w: World, n: int) -> None:
+    """One write of a small random graph: roles, practitioners, patients, appointments, encounters,
+    schedules, slots and conditions pointing at each other (ids from small pools, so references
+    dangle, resolve, move and vanish)."""
+    orgs = ORGS
+    pick = rnd.choice
+
+    def r(t: str, k: int = 3) -> dict[str, str]:
+        return ref(f"{t}/rnd-{t.lower()}-{rnd.randrange(k)}")
+
+    res_type = pick(["PractitionerRole", "PractitionerRole", "Practitioner", "Patient", "Appointment",
+                     "Appointment", "Encounter", "Encounter", "Schedule", "Slot", "Condition"])
+    res_id = f"rnd-{res_type.lower()}-{rnd.randrange(3)}"
+    if rnd.random() < 0.2:
+        w.send("DELETE", f"/fhir/{res_type}/{res_id}", "admin")
+        return
+    bodies: dict[str, dict[str, Any]] = {
+        "PractitionerRole": {"organization": ref(f"Organization/{pick(orgs)}"), "practitioner": r("Practitioner")},
+        "Practitioner": {"name": [{"family": f"N{n}"}]},
+        "Patient": ({"managingOrganization": ref(f"Organization/{pick(orgs)}")} if rnd.random() < 0.3 else {}),
+        "Appointment": {"status": "booked", "participant": [
+            {"actor": r(pick(["PractitionerRole", "Practitioner", "Patient"])), "status": "accepted"}
+            for _ in range(rnd.randrange(1, 3))]},
+        "Encounter": {"status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                                      "code": "VR"},
+                      "subject": r("Patient"), "appointment": [r("Appointment")],
+                      "participant": [{"individual": r(pick(["PractitionerRole", "Practitioner"]))}]},
+        "Schedule": {"actor": [r(pick(["PractitionerRole", "Practitioner"]))]},
+        "Slot": {"schedule": r("Schedule"), "status": "free", "start": "2026-12-01T08:00:00+07:00",
+                 "end": "2026-12-01T08:30:00+07:00"},
+        "Condition": {"subject": r("Patient"), "encounter": r("Encounter"), "code": {"text": "x"},
+                      "asserter": r("PractitionerRole")},
+    }
+    put(w, res_type, res_id, {"resourceType": res_type, **bodies[res_type]})
+
+
+def test_facts_stay_the_sql_rule_through_a_random_series_of_writes(world: World) -> None:
+    import random
+
+    rnd = random.Random(20261204)
+    for n in range(120):
+        random_write(rnd, world, n)
+        if n % 20 == 19:
+            assert stored(world) == expected(world), f"after write {n}"

@@ -149,8 +149,8 @@ class ReportIndexWriter:
     def rows(self, res_type: str, resource: dict[str, Any]) -> Any:
         return self.inner.rows(res_type, resource)
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
-        self.inner.write(conn, res_pk, res_type, resource)
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> Any:
+        written = self.inner.write(conn, res_pk, res_type, resource)
         if res_type == "Encounter":
             row = fact_row(res_pk, resource)
             if row is not None:
@@ -162,6 +162,7 @@ class ReportIndexWriter:
                 col = report_encounter.c[link["kind"]]
                 conn.execute(update(report_encounter).where(report_encounter.c.res_id == link["encounter_id"])
                              .values({col: col + 1}))
+        return written
 
     def remove(self, conn: Any, res_pk: int) -> None:
         self.inner.remove(conn, res_pk)

@@ -65,13 +65,16 @@ class IndexWriter:
             out[table] = [{**r, "res_pk": res_pk} for r in unique.values()]
         return out
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> dict[Any, list[Any]]:
+        """Inserts the index rows; returns them per table (a wrapper may need them: auth/owner_facts.py)."""
         if self.before_write is not None:
             self.before_write(conn)
-        for table, rows in self.unique_rows(res_pk, res_type, resource).items():
+        by_table = self.unique_rows(res_pk, res_type, resource)
+        for table, rows in by_table.items():
             sql = self._insert_sql(conn, table)
             columns = [c.name for c in table.columns]
             conn.exec_driver_sql(sql, [tuple(r.get(c) for c in columns) for r in rows])
+        return by_table
 
     _sql_cache: ClassVar[dict[tuple[str, str], str]] = {}
 

@@ -53,7 +53,8 @@ class HistoryQuery:
 class IndexWriter(Protocol):
     """Writes and removes search-index rows; called inside the write transaction."""
 
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None: ...
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> dict[Any, list[Any]] | None:
+        """Returns the rows written, per index table (None: not known), for wrappers that need them."""
 
     def remove(self, conn: Any, res_pk: int) -> None: ...
 

@@ -68,7 +68,7 @@ def _row_to_stored(row: Any, seq: bool = False) -> StoredResource:
 
 
 class NullIndex:
-    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> None:
+    def write(self, conn: Any, res_pk: int, res_type: str, resource: dict[str, Any]) -> dict[Any, list[Any]] | None:
         return None
 
     def remove(self, conn: Any, res_pk: int) -> None:
