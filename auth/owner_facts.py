@@ -217,29 +217,40 @@ class _Sql:
                 f"{verb} INTO auth_owner_facts (res_pk, org_id) VALUES ({self.m}, {self.m}){tail}", rows)
 
     # -- locks (PostgreSQL) ------------------------------------------------------------------
-    def lock(self, nodes: Iterable[tuple[str, str]], exclusive: bool) -> None:
+    def lock(self, nodes: Iterable[tuple[str, str]], exclusive: bool,
+             also_shared: Iterable[tuple[str, str]] = ()) -> None:
+        """Advisory locks on these (type, id), exclusive or shared (and `also_shared` shared), in one
+        statement (each group in key order; the global lock, shared, with the first)."""
         if not self.postgres:
             return  # SQLite: BEGIN IMMEDIATE already serialises every writer
         state = txn_state(self.conn)
         if state["global"] == "exclusive":
             return
-        held = state["exclusive"] if exclusive else state["exclusive"] | state["shared"]
-        keys = sorted({_lock_key(t, i) for t, i in nodes} - held)
+        held_any = state["exclusive"] | state["shared"]
+        keys = sorted({_lock_key(t, i) for t, i in nodes} - (state["exclusive"] if exclusive else held_any))
+        shared = sorted({_lock_key(t, i) for t, i in also_shared} - held_any - set(keys))
+        excl, shr = (keys, shared) if exclusive else ([], sorted({*keys, *shared}))
         first = state["global"] is None  # every upkeep holds the global lock shared (the builder: exclusive)
-        if not keys and not first:
+        if not excl and not shr and not first:
             return
-        if len(state["shared"] | state["exclusive"]) + len(keys) > LOCK_BUDGET:
+        if len(held_any) + len(excl) + len(shr) > LOCK_BUDGET:
             # too many node locks for PostgreSQL's lock table: stop everyone else's fact upkeep instead
             self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({GLOBAL_LOCK})")
             state["global"] = "exclusive"
             return
-        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        sql = f"SELECT {fn}(k) FROM unnest(%s::bigint[]) AS k"
-        if first:  # (UNION ALL runs its branches in order: the global lock first)
-            sql = f"SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK}) UNION ALL {sql}"
-            state["global"] = "shared"
-        self.conn.exec_driver_sql(sql, (keys,))
-        state["exclusive" if exclusive else "shared"].update(keys)
+        # (UNION ALL runs its branches in order: the global lock first)
+        parts = [f"SELECT pg_advisory_xact_lock_shared({GLOBAL_LOCK})"] if first else []
+        params: list[Any] = []
+        if excl:
+            parts.append("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k")
+            params.append(excl)
+        if shr:
+            parts.append("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k")
+            params.append(shr)
+        self.conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+        state["global"] = state["global"] or "shared"
+        state["exclusive"].update(excl)
+        state["shared"].update(shr)
 
 
 def txn_state(conn: Any) -> dict[str, Any]:
@@ -355,7 +366,10 @@ class OwnerFacts:
         q = _Sql(conn)
         back = g.reverse_targets.get(res_type, {})
         targets = sorted({(tt, ti) for p, tt, ti in (old or frozenset()) | new if tt in back.get(p, ())})
-        q.lock([(res_type, res_id), *targets], exclusive=True)
+        # (and, shared, what X's own walk goes to first: its hop targets)
+        hops = {(s.other, ti) for table in (g.top, g.nested) for s in table.get(res_type, ()) if s.kind == "hop"
+                for p, tt, ti in new if p == s.key and tt == s.other}
+        q.lock([(res_type, res_id), *targets], exclusive=True, also_shared=sorted(hops))
         target_nodes: list[tuple[int, str, str]] = []
         by_type: dict[str, list[str]] = {}
         for tt, ti in targets:
