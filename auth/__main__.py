@@ -7,6 +7,8 @@
                              [--fhir-user Practitioner/ID|Patient/ID] [--role ...] [--jurisdiction CODE]
   python -m auth demo-clients        register demo clients for facilities of different tiers
   python -m auth rotate-key          start signing with a new key (old keys verify until their tokens expire)
+  python -m auth rebuild-owner-facts recompute which Organizations each resource belongs to (after rows were
+                                     loaded around the write path; the server also does it when it finds none)
 
 Each command prints one JSON object. A client secret appears only in create-client's output.
 """
@@ -106,6 +108,19 @@ def rotate_key(args: argparse.Namespace) -> dict[str, Any]:
     return {"kid": KeyStore(_service().repo.engine).rotate()}
 
 
+def rebuild_owner_facts(args: argparse.Namespace) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from auth.owner_facts import ensure_built, owner_facts
+
+    svc = _service()
+    ensure_built(svc.repo, svc.owner_facts, force=True)
+    with svc.repo.engine.connect() as conn:
+        facts = conn.execute(select(func.count()).select_from(owner_facts)).scalar_one()
+        owned = conn.execute(select(func.count(func.distinct(owner_facts.c.res_pk)))).scalar_one()
+    return {"resources": int(owned), "facts": int(facts)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m auth", description=__doc__.splitlines()[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo-clients")
     d.add_argument("--base-url", default="http://127.0.0.1:8080")
     sub.add_parser("rotate-key")
+    sub.add_parser("rebuild-owner-facts")
     args = parser.parse_args(argv)
     handler = {"create-client": create_client, "create-user": create_user, "demo-clients": demo_clients,
-               "rotate-key": rotate_key}[args.command]
+               "rotate-key": rotate_key, "rebuild-owner-facts": rebuild_owner_facts}[args.command]
     # demo-clients is read by people (make run); the others by scripts: one line.
     print(json.dumps(handler(args), ensure_ascii=False, indent=2 if args.command == "demo-clients" else None))
     return 0

@@ -59,3 +59,35 @@ def test_create_client_user_and_demo_clients(tmp_path: Path) -> None:
     from authkit import close_app
 
     close_app(app)
+
+
+def test_rebuild_owner_facts_restores_facts_lost_to_a_load_around_the_write_path(tmp_path: Path) -> None:
+    from sqlalchemy import delete, func, select
+
+    from auth.owner_facts import owner_facts
+    from fhir_server.app import build_service
+    from fhir_server.interactions.model import FhirRequest
+    from fhir_server.settings import Settings
+
+    db = f"sqlite:///{tmp_path / 'facts.sqlite3'}"
+    svc = build_service(Settings(database_url=db, secret_key="s", auth_enabled=False, audit_enabled=False))
+    entries = [{"resource": {"resourceType": "PractitionerRole", "id": "r1",
+                             "organization": {"reference": "Organization/org-c"}},
+                "request": {"method": "PUT", "url": "PractitionerRole/r1"}},
+               {"resource": {"resourceType": "Appointment", "id": "a1", "status": "booked",
+                             "participant": [{"actor": {"reference": "PractitionerRole/r1"}, "status": "accepted"}]},
+                "request": {"method": "PUT", "url": "Appointment/a1"}}]
+    resp = svc.dispatch(FhirRequest(method="POST", body={"resourceType": "Bundle", "type": "transaction",
+                                                         "entry": entries}, base_url="http://x/fhir"))
+    assert resp.status == 200
+    with svc.repo.engine.connect() as conn:
+        kept = set(conn.execute(select(owner_facts)).all())
+    assert len(kept) == 2  # the role and the appointment belong to org-c
+    with svc.repo.engine.begin() as conn:
+        conn.execute(delete(owner_facts))
+    svc.repo.engine.dispose()
+    assert run(db, "rebuild-owner-facts") == {"resources": 2, "facts": 2}
+    with svc.repo.engine.connect() as conn:
+        assert set(conn.execute(select(owner_facts)).all()) == kept
+        assert conn.execute(select(func.count()).select_from(owner_facts)).scalar_one() == 2
+    svc.repo.engine.dispose()
