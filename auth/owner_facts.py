@@ -383,12 +383,13 @@ class OwnerFacts:
         level = self._dependants(q, start, skip_reverse=created) + (
             self._dependants(q, target_nodes) if target_nodes else [])
         seen = {res_pk} if created else {res_pk, *(pk for pk, _t, _i in target_nodes)}
-        for _ in range(MAX_DEPTH):
+        for hop in range(MAX_DEPTH):  # (a walk reaches at most MAX_DEPTH hops out)
             level = [n for n in level if n[0] not in seen]
             if not level:
                 break
             seen.update(pk for pk, _t, _i in level)
-            level = self._dependants(q, level)
+            if hop < MAX_DEPTH - 1:
+                level = self._dependants(q, level)
         self._store(conn, q, seen, (res_pk, res_type, res_id), created, new, target_nodes)
 
     def _store(self, conn: Any, q: _Sql, seen: set[int], x: tuple[int, str, str], created: bool,
