@@ -339,7 +339,7 @@ class PolicyAuthorizer:
             return False
         if stored.deleted:
             return self._visible_when_deleted(req, acc, stored)
-        org = acc.facts_org(t) if self.facts is not None else None
+        org = acc.facts_org(t)
         if org is not None:
             params = (t, stored.res_id, org)
             if req.uow is not None:  # (the facts of this transaction's own writes)
@@ -354,11 +354,7 @@ class PolicyAuthorizer:
         sql = acc.visible_sql.get(t) or self._compile_visible(acc, t)
         if req.uow is not None:
             return req.uow.conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
-        fetch_one = getattr(self.svc.repo, "fetch_one", None)
-        if fetch_one is not None:  # the read hot path: one prepared statement, no SQLAlchemy
-            return fetch_one(sql, (stored.res_id,)) is not None
-        with self.svc.repo.engine.connect() as conn:
-            return conn.exec_driver_sql(sql, (stored.res_id,)).first() is not None
+        return self._fetch_one(sql, (stored.res_id,)) is not None
 
     def read_joined(self, req: FhirRequest, res_type: str, res_id: str) -> Decided | None:
         """A bounded read in one statement: the resource and its boundary lookups together (the read
@@ -366,7 +362,7 @@ class PolicyAuthorizer:
         acc = self.access(req)
         if acc.boundary.unrestricted(res_type) or acc.boundary.nothing(res_type) or not ID_RE.match(res_id):
             return None
-        org = acc.facts_org(res_type) if self.facts is not None else None
+        org = acc.facts_org(res_type)
         read_checked = getattr(self.svc.repo, "read_checked", None)
         if org is not None and read_checked is not None:
             stored, inside = read_checked(res_type, res_id, self._read_condition, (org,))
@@ -389,7 +385,7 @@ class PolicyAuthorizer:
 
     def _fetch_one(self, sql: str, params: tuple[Any, ...]) -> Any:
         fetch_one = getattr(self.svc.repo, "fetch_one", None)
-        if fetch_one is not None:
+        if fetch_one is not None:  # the read hot path: one prepared statement, no SQLAlchemy
             return fetch_one(sql, params)
         with self.svc.repo.engine.connect() as conn:
             return conn.exec_driver_sql(sql, params).first()
