@@ -504,9 +504,8 @@ class OwnerFactsIndexWriter:
         old = txn_state(conn)["old"].pop(res_pk, None)
         if res_type not in self.facts.graph.relevant:
             return written
-        rows = (written or {}).get(search_reference) if isinstance(written, dict) else None
-        if rows is not None or (isinstance(written, dict) and search_reference not in written):
-            refs = [(r["param"], r.get("target_type"), r.get("target_id")) for r in rows or ()
+        if isinstance(written, dict):  # the rows the index writer just inserted
+            refs = [(r["param"], r.get("target_type"), r.get("target_id")) for r in written.get(search_reference, ())
                     if r.get("target_id") is not None]
         else:  # an index writer that does not say what it wrote
             q = _Sql(conn)

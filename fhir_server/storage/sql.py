@@ -21,8 +21,8 @@ from fhir_server.storage.repository import HistoryQuery, IndexWriter, StoredReso
 from fhir_server.storage.tables import metadata, resource_history, resources, server_state
 
 _R = resources.c
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _H = resource_history.c
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
 def _generic_plans(dbapi_conn: Any) -> None:
@@ -65,6 +65,12 @@ def _row_to_stored(row: Any, seq: bool = False) -> StoredResource:
         method=m.get("method"),
         seq=m.get("hist_pk") if seq else None,
     )
+
+
+def _current(res_type: str, res_id: str, row: Any) -> StoredResource:
+    """A hot read's row (res_pk, version_id, last_updated, deleted, content[, …]) as the current version."""
+    res_pk, version_id, last_updated, deleted, content = row[:5]
+    return StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk)
 
 
 class NullIndex:
@@ -300,8 +306,8 @@ class SqlRepository:
         row = self.fetch_one(joined, (*params, res_type, res_id))
         if row is None:
             return None, []
-        res_pk, version_id, last_updated, deleted, content, other = row
-        stored = StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk)
+        stored = _current(res_type, res_id, row)
+        other = row[5]
         if other is None:  # PostgreSQL's json_agg of no rows
             return stored, []
         return stored, orjson.loads(other) if isinstance(other, str | bytes) else other
@@ -318,16 +324,12 @@ class SqlRepository:
         row = self.fetch_one(sql, (*params, res_type, res_id))
         if row is None:
             return None, None
-        res_pk, version_id, last_updated, deleted, content, inside = row
-        return StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk), bool(inside)
+        return _current(res_type, res_id, row), bool(row[5])
 
     def read(self, res_type: str, res_id: str) -> StoredResource | None:
         """The hot path: one indexed SELECT through the pooled DB-API connection."""
         row = self.fetch_one(self._read_sql, (res_type, res_id))
-        if row is None:
-            return None
-        res_pk, version_id, last_updated, deleted, content = row
-        return StoredResource(res_type, res_id, version_id, last_updated, bool(deleted), content, res_pk)
+        return _current(res_type, res_id, row) if row is not None else None
 
     @contextmanager
     def _conn(self, conn: Any = None) -> Iterator[Any]:
